@@ -1,0 +1,90 @@
+# Targets name the jobs a user runs. `make demo` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed-stamp
+
+ROWS ?= 100000
+OUT ?= var/synthetic/application_train.csv
+DATA ?=
+PORT ?= 3000
+MONITOR_PORT ?= 8501
+MLFLOW_PORT ?= 5000
+SCENARIO ?= normal
+RATE ?= 20
+DURATION ?= 60
+VERSION ?=
+
+export WHYLOGS_NO_ANALYTICS := 1
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
+
+.DEFAULT_GOAL := help
+.PHONY: help venv data train promote mlflow-ui build serve demo demo-stop test test-fast lint \
+        simulate drift-report monitor profile bench container-test clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv and install the pinned dependencies (constraints.txt)
+
+data: venv ## Write a synthetic application_train.csv (ROWS=, OUT=)
+	$(PY) registry/make_data.py --rows $(ROWS) --out $(OUT)
+
+train: venv ## Train, evaluate and register a model (DATA=path/to/application_train.csv for real data)
+	$(PY) registry/train.py $(if $(DATA),--data $(DATA))
+
+promote: venv ## Promote the newest version to @production if it beats the champion (VERSION= to pick one)
+	$(PY) registry/promote.py $(if $(VERSION),--version $(VERSION))
+
+mlflow-ui: venv ## Start the MLflow UI on the embedded store (port MLFLOW_PORT)
+	$(PY) registry/mlflow_ui.py --port $(MLFLOW_PORT)
+
+build: venv ## Import models:/credit-scoring@production into BentoML and build the Bento
+	$(PY) bento/build.py
+
+serve: venv ## Serve the latest Bento on PORT
+	$(PY) bento/serve.py --port $(PORT)
+
+demo: venv ## Everything from nothing: data, train, promote, build, serve, monitor, simulated traffic
+	bash bento/demo.sh
+
+demo-stop: ## Stop the processes `make demo` started
+	bash bento/demo.sh stop
+
+simulate: venv ## Replay applications against the running API (SCENARIO=normal|drift|bad-inputs|burst)
+	$(PY) monitor_app/simulate.py --scenario $(SCENARIO) --rate $(RATE) --duration $(DURATION) --port $(PORT)
+
+drift-report: venv ## Compare production profiles with the training reference; exit 1 if an alert fires
+	$(PY) monitor_app/drift_report.py
+
+monitor: venv ## Start the Streamlit monitor on MONITOR_PORT
+	$(BIN)/streamlit run monitor_app/app.py --server.port $(MONITOR_PORT) --server.headless true
+
+profile: venv ## Profile one request's path in process (profiling/profile.txt)
+	$(PY) profiling/profile_request.py
+
+bench: venv ## Run the benchmark and regenerate profiling/REPORT.md
+	$(PY) profiling/bench.py
+
+lint: venv ## ruff
+	$(BIN)/ruff check .
+
+test: venv ## The whole test suite (unit, integration, end-to-end)
+	$(BIN)/pytest
+
+test-fast: venv ## Unit tests only
+	$(BIN)/pytest tests/unit
+
+container-test: venv ## Build the container with bentoml containerize, run it and smoke-test it
+	bash deploy/container/container_test.sh
+
+clean: ## Remove generated data, runs and stores (keeps .venv)
+	rm -rf var
