@@ -1,0 +1,115 @@
+"""Feature engineering, once: the same vectorised code turns tables or API records into model inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from credit_scoring.schema import APPLICATION_COLUMNS, EMPLOYED_SENTINEL, INPUT_COLUMNS
+
+# The model sees float32 everywhere (training, LightGBM, ONNX Runtime), so every path rounds identically.
+FEATURE_DTYPE = np.float32
+
+ENGINEERED_FEATURES: tuple[str, ...] = (
+    "DAYS_EMPLOYED_ANOMALY",
+    "CREDIT_INCOME_RATIO",
+    "ANNUITY_INCOME_RATIO",
+    "ANNUITY_CREDIT_RATIO",
+    "DAYS_EMPLOYED_RATIO",
+    "CREDIT_GOODS_RATIO",
+)
+FEATURE_NAMES: tuple[str, ...] = (*INPUT_COLUMNS, *ENGINEERED_FEATURES)
+
+# Categories become their position in the schema's fixed level list; an unseen level becomes missing,
+# which the trees already know how to route, instead of an error at scoring time.
+LEVEL_CODES: dict[str, dict[str, float]] = {
+    spec.name: {level: float(code) for code, level in enumerate(spec.levels)}
+    for spec in APPLICATION_COLUMNS
+    if spec.kind == "category"
+}
+_COLUMN = {name: position for position, name in enumerate(INPUT_COLUMNS)}
+
+
+def encode_frame(frame: pd.DataFrame) -> np.ndarray:
+    """The raw input columns of a table as one float64 matrix, categories as level codes."""
+    encoded = np.empty((len(frame), len(INPUT_COLUMNS)), dtype=np.float64)
+    for position, name in enumerate(INPUT_COLUMNS):
+        column = frame[name]
+        if name in LEVEL_CODES:
+            encoded[:, position] = column.map(LEVEL_CODES[name]).astype(float).to_numpy()
+        else:
+            encoded[:, position] = pd.to_numeric(column, errors="coerce").astype(float).to_numpy()
+    return encoded
+
+
+def _encode_value(name: str, value: Any) -> float:
+    if value is None:
+        return np.nan
+    codes = LEVEL_CODES.get(name)
+    return codes.get(value, np.nan) if codes is not None else float(value)
+
+
+def encode_records(records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """The same matrix as ``encode_frame`` for request records (dicts keyed by column name)."""
+    encoded = np.empty((len(records), len(INPUT_COLUMNS)), dtype=np.float64)
+    for row, record in enumerate(records):
+        encoded[row] = [_encode_value(name, record.get(name)) for name in INPUT_COLUMNS]
+    return encoded
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = numerator / denominator
+    return np.where(np.isfinite(ratio), ratio, np.nan)
+
+
+def derive_features(encoded: np.ndarray) -> np.ndarray:
+    """Model inputs from encoded columns: employment sentinel as missing plus a flag, and the ratios."""
+    raw = encoded.copy()
+    days_employed = raw[:, _COLUMN["DAYS_EMPLOYED"]]
+    anomaly = days_employed == EMPLOYED_SENTINEL
+    days_employed[anomaly] = np.nan
+
+    def col(name: str) -> np.ndarray:
+        return raw[:, _COLUMN[name]]
+
+    engineered = np.column_stack(
+        [
+            anomaly.astype(np.float64),
+            _ratio(col("AMT_CREDIT"), col("AMT_INCOME_TOTAL")),
+            _ratio(col("AMT_ANNUITY"), col("AMT_INCOME_TOTAL")),
+            _ratio(col("AMT_ANNUITY"), col("AMT_CREDIT")),
+            _ratio(days_employed, col("DAYS_BIRTH")),
+            _ratio(col("AMT_CREDIT"), col("AMT_GOODS_PRICE")),
+        ]
+    )
+    return np.hstack([raw, engineered]).astype(FEATURE_DTYPE)
+
+
+def build_features(frame: pd.DataFrame) -> np.ndarray:
+    """Training-time path: a table of applications to the model's feature matrix."""
+    return derive_features(encode_frame(frame))
+
+
+def build_features_from_records(records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """Serving-time path: validated request records to the same feature matrix."""
+    return derive_features(encode_records(records))
+
+
+class FeatureBuilder(TransformerMixin, BaseEstimator):
+    """Stateless sklearn step wrapping ``build_features`` so the fitted Pipeline carries its own features."""
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> FeatureBuilder:
+        return self
+
+    def transform(self, X: pd.DataFrame | Sequence[Mapping[str, Any]]) -> np.ndarray:
+        if isinstance(X, pd.DataFrame):
+            return build_features(X)
+        return build_features_from_records(X)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray(FEATURE_NAMES, dtype=object)

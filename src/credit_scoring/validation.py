@@ -1,0 +1,112 @@
+"""Validation built from the schema: a pydantic model for one application and a vectorised frame check."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic_core import PydanticCustomError
+
+from credit_scoring.schema import (
+    APPLICATION_COLUMNS,
+    ID_COLUMN,
+    INPUT_COLUMNS,
+    TARGET_COLUMN,
+    ColumnSpec,
+    Violation,
+    check_value,
+    is_missing,
+)
+
+
+def _enforce(spec: ColumnSpec, value: Any) -> Any:
+    problem = check_value(spec, value)
+    if problem is not None:
+        raise PydanticCustomError(
+            "application_rule", "{column} {problem}", {"column": spec.name, "problem": problem}
+        )
+    return None if is_missing(value) else value
+
+
+def _field_type(spec: ColumnSpec) -> Any:
+    if spec.kind == "category":
+        return Literal[spec.levels]  # type: ignore[valid-type]
+    return int if spec.kind == "int" else float
+
+
+def _field_definition(spec: ColumnSpec) -> tuple[Any, Any]:
+    base = _field_type(spec)
+    annotated = Annotated[base | None if spec.nullable else base, BeforeValidator(partial(_enforce, spec))]
+    info = Field(default=None if spec.nullable else ..., description=spec.describe_rule())
+    return annotated, info
+
+
+def _build_application_model() -> type[BaseModel]:
+    fields: dict[str, Any] = {spec.name: _field_definition(spec) for spec in APPLICATION_COLUMNS}
+    fields[ID_COLUMN] = (
+        int | None,
+        Field(default=None, ge=0, description="Client reference (pseudonymised)."),
+    )
+    fields[TARGET_COLUMN] = (
+        int | None,
+        Field(default=None, description="Ignored: lets a raw training row be sent."),
+    )
+    config = ConfigDict(extra="forbid", title="Application")
+    return create_model("Application", __config__=config, __doc__="One loan application.", **fields)
+
+
+Application: type[BaseModel] = _build_application_model()
+
+
+def application_to_record(application: BaseModel) -> dict[str, Any]:
+    """The validated input fields of one application, in schema order, without id or target."""
+    data = application.__dict__
+    return {name: data[name] for name in INPUT_COLUMNS}
+
+
+def check_frame(frame: pd.DataFrame) -> list[Violation]:
+    """Every rule a table of applications breaks, one violation per column and rule (vectorised)."""
+    missing = [name for name in INPUT_COLUMNS if name not in frame.columns]
+    violations = [Violation(name, "column is missing from the file") for name in missing]
+    for spec in APPLICATION_COLUMNS:
+        if spec.name in frame.columns:
+            violations.extend(_check_column(spec, frame[spec.name]))
+    return violations
+
+
+def _check_column(spec: ColumnSpec, column: pd.Series) -> list[Violation]:
+    nulls = column.isna()
+    found: list[Violation] = []
+    if not spec.nullable and nulls.any():
+        found.append(Violation(spec.name, "is required and may not be missing", int(nulls.sum())))
+    present = column[~nulls]
+    if spec.kind == "category":
+        return found + _bad_rows(spec, present, ~present.astype(str).isin(spec.levels))
+    numbers = pd.to_numeric(present, errors="coerce")
+    text = numbers.isna()
+    if text.any():
+        found += _bad_rows(spec, present, text, "must be a number, found text")
+    numbers = numbers[~text].astype(float)
+    outside = ~(numbers.between(_low(spec), _high(spec)) | numbers.isin(spec.special_values))
+    found += _bad_rows(spec, numbers, outside)
+    if spec.kind == "int":
+        found += _bad_rows(spec, numbers, numbers != np.floor(numbers), "must be a whole number")
+    return found
+
+
+def _low(spec: ColumnSpec) -> float:
+    return -np.inf if spec.minimum is None else spec.minimum
+
+
+def _high(spec: ColumnSpec) -> float:
+    return np.inf if spec.maximum is None else spec.maximum
+
+
+def _bad_rows(spec: ColumnSpec, values: pd.Series, mask: pd.Series, message: str = "") -> list[Violation]:
+    if not mask.any():
+        return []
+    examples = values[mask].unique()[:3].tolist()
+    return [Violation(spec.name, message or f"must be {spec.describe_rule()}", int(mask.sum()), examples)]
