@@ -15,7 +15,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["CREDIT_DATA_DIR"] = str(scratch / "var")
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     os.environ.pop("CREDIT_API_KEY", None)
-    os.environ.setdefault("BENTOML_HOME", str(scratch / "bentoml"))
+    os.environ["BENTOML_HOME"] = str(scratch / "bentoml")
     os.environ["WHYLOGS_NO_ANALYTICS"] = "1"
     os.environ["MPLBACKEND"] = "Agg"
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
