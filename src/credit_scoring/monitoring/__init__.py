@@ -1,0 +1,1 @@
+"""Production monitoring: request records, their store, background logging, whylogs profiles, drift."""

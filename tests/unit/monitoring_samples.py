@@ -1,0 +1,35 @@
+"""Seeded application tables for the monitoring tests (the synthetic generator, else noisy copies)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from credit_scoring.schema import APPLICATION_COLUMNS, example_application
+
+
+def _noisy_copies(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    base = example_application()
+    columns: dict[str, np.ndarray] = {}
+    for spec in APPLICATION_COLUMNS:
+        if spec.kind == "category":
+            values = rng.choice(np.asarray(spec.levels, dtype=object), rows)
+        else:
+            centre = float(base.get(spec.name) or 0.5)
+            values = centre * (1 + 0.1 * rng.standard_normal(rows))
+            if spec.kind == "int":
+                values = np.round(values)
+        if spec.nullable:
+            values = np.where(rng.random(rows) < 0.2, None if spec.kind == "category" else np.nan, values)
+        columns[spec.name] = values
+    return pd.DataFrame(columns)
+
+
+def applications(rows: int, seed: int) -> pd.DataFrame:
+    """``rows`` applications drawn from one fixed distribution; different seeds give fresh samples."""
+    try:
+        from credit_scoring.data.synthetic import generate_applications
+    except ImportError:
+        return _noisy_copies(rows, seed)
+    return generate_applications(rows, seed)
