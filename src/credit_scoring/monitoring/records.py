@@ -1,0 +1,92 @@
+"""One structured record per API request: what was asked, what was answered, how fast, by which model."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import SecretStr
+
+from credit_scoring.schema import ID_COLUMN, TARGET_COLUMN
+
+ErrorKind = Literal["validation", "auth", "too_large", "unavailable", "internal"]
+ERROR_KINDS: tuple[str, ...] = ("validation", "auth", "too_large", "unavailable", "internal")
+_NEVER_STORED = frozenset({ID_COLUMN, TARGET_COLUMN})
+
+
+def pseudonymise(client_id: int | str | None, key: SecretStr | str | bytes) -> str | None:
+    """Keyed HMAC-SHA256 of a client id: stable for joins, not reversible without the secret key."""
+    if client_id is None or (isinstance(client_id, float) and math.isnan(client_id)):
+        return None
+    secret = key.get_secret_value() if isinstance(key, SecretStr) else key
+    secret_bytes = secret.encode() if isinstance(secret, str) else secret
+    normalised = str(int(client_id)) if not isinstance(client_id, str) else client_id.strip()
+    return hmac.new(secret_bytes, normalised.encode(), hashlib.sha256).hexdigest()
+
+
+def storable_inputs(fields: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The input fields without the raw client id and target, NaN as None (JSON has no NaN)."""
+    if fields is None:
+        return None
+    return {
+        name: None if isinstance(value, float) and math.isnan(value) else value
+        for name, value in fields.items()
+        if name not in _NEVER_STORED
+    }
+
+
+def _new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """What the service knows about one scored (or refused) application.
+
+    A batch request yields one record per application, all sharing the ``request_id``. ``client_ref``
+    is the output of :func:`pseudonymise`, never the raw ``SK_ID_CURR``; ``inputs`` go through
+    :func:`storable_inputs` so a raw id sent in the body is dropped too. ``error_kind`` is None on success.
+    """
+
+    endpoint: str
+    model_name: str
+    model_version: str
+    status: int
+    latency_ms: float
+    inputs: dict[str, Any] | None = None
+    probability: float | None = None
+    decision: str | None = None
+    threshold: float | None = None
+    inference_ms: float | None = None
+    error_kind: ErrorKind | None = None
+    client_ref: str | None = None
+    request_id: str = field(default_factory=_new_request_id)
+    timestamp: datetime = field(default_factory=_now)
+
+    def __post_init__(self) -> None:
+        if self.timestamp.tzinfo is None:
+            raise ValueError("RequestRecord.timestamp must be timezone-aware (UTC)")
+        if self.error_kind is not None and self.error_kind not in ERROR_KINDS:
+            raise ValueError(f"error_kind must be one of {ERROR_KINDS}, got {self.error_kind!r}")
+        object.__setattr__(self, "timestamp", self.timestamp.astimezone(UTC))
+        object.__setattr__(self, "inputs", storable_inputs(self.inputs))
+
+    @property
+    def succeeded(self) -> bool:
+        return self.error_kind is None and self.status < 400
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (timestamp as ISO 8601 UTC), e.g. for a JSON log line."""
+        row = asdict(self)
+        row["timestamp"] = self.timestamp.isoformat()
+        return row
