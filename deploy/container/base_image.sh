@@ -56,11 +56,12 @@ if [ -z "${WORK_DIR:-}" ]; then
     WORK_DIR="$(mktemp -d /tmp/base-image.XXXXXX)"
     CLEANUP=1
 fi
+mkdir -p "$WORK_DIR"
 ROOTFS="$WORK_DIR/rootfs"
 cleanup() {
     # Unmount anything left mounted in the chroot, then drop the scratch dir.
     for m in proc dev/pts dev sys; do
-        mountpoint -q "$ROOTFS/$m" 2>/dev/null && umount -l "$ROOTFS/$m" || true
+        if mountpoint -q "$ROOTFS/$m" 2>/dev/null; then umount -l "$ROOTFS/$m" || true; fi
     done
     if [ "$CLEANUP" -eq 1 ]; then rm -rf "$WORK_DIR"; fi
 }
@@ -95,12 +96,11 @@ chroot "$ROOTFS" "${PIP_ENV[@]}" uv --version
 umount "$ROOTFS/proc"
 
 # Leave no build-time leftovers in the image.
-rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/root/.cache \
-    "$ROOTFS/.debootstrap-done"
+rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/root/.cache
 : >"$ROOTFS/etc/resolv.conf"
 
 log "docker import -> $IMAGE"
-tar --numeric-owner -C "$ROOTFS" -c . | docker import \
+tar --numeric-owner --exclude=./.debootstrap-done -C "$ROOTFS" -c . | docker import \
     --change 'ENV UV_NATIVE_TLS=1' \
     --change 'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
