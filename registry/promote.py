@@ -1,0 +1,45 @@
+"""Promote a registered version to @production if it is not worse than the champion: `--help` for options."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=False)
+
+
+@app.command()
+def main(
+    version: Annotated[
+        str | None,
+        typer.Option(help="Candidate version number. Omitted or empty: the newest registered version."),
+    ] = None,
+    tolerance: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Relative business-cost worsening still accepted, e.g. 0.02 for 2 % "
+            "(default CREDIT_PROMOTION_TOLERANCE, 0).",
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Move the alias even if the candidate is worse (recorded as promotion_forced=true)."
+        ),
+    ] = False,
+) -> None:
+    """Evaluate the candidate and the current models:/credit-scoring@production on the same held-out rows
+    (business cost at each version's own threshold, and ROC-AUC), move the alias only if the candidate's
+    cost is at most the champion's x (1 + tolerance), and record the comparison as version tags.
+    Exit code: 0 promoted (or already in production), 1 refused, 2 usage error."""
+    # Imported here so that --help answers at once instead of after loading MLflow.
+    from credit_scoring.registry import run_promotion_job
+    from credit_scoring.settings import get_settings
+
+    raise typer.Exit(run_promotion_job(get_settings(), version, tolerance, force, typer.echo))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,314 @@
+"""MLflow helpers: tracking set-up, registration with lineage, alias resolution and cost-gated promotion."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from credit_scoring.schema import TARGET_COLUMN
+from credit_scoring.settings import Settings
+from credit_scoring.training.metrics import CostWeights, Evaluation, evaluate_scores
+
+# Where a training run leaves what promotion, serving and monitoring read back (see the report in README).
+MODEL_NAME_IN_RUN = "model"
+EVALUATION_ARTIFACT = "evaluation/test.parquet"
+REFERENCE_PROFILE_ARTIFACT = "reference/reference_profile.bin"
+FEATURES_ARTIFACT = "model_card/features.json"
+THRESHOLD_TAG = "threshold"
+# A champion trained on the same table with another seed saw part of the candidate's test rows; below this
+# many rows held out by both runs, the candidate's whole test split is used (and the tag says so).
+MIN_SHARED_ROWS = 500
+LOCAL_SCHEMES = frozenset({"", "file", "sqlite"})
+REGISTERED_MODEL_DESCRIPTION = (
+    "Probability that a loan application defaults (Home Credit application_train columns). "
+    "Refuse when probability >= the version's `threshold` tag, chosen to minimise 10 x missed defaults "
+    "+ 1 x refused good clients. The alias `production` marks the served version."
+)
+
+Report = Callable[[str], None]
+
+
+class RegistryError(RuntimeError):
+    """A registry request that cannot be satisfied; the message says why and what to do."""
+
+
+def configure_tracking(settings: Settings) -> str:
+    """Point MLflow at the settings' store and return the experiment id (created with its artifact folder)."""
+    uri = settings.tracking_uri
+    mlflow.set_tracking_uri(uri)
+    local = urlparse(uri).scheme in LOCAL_SCHEMES
+    if local:
+        _make_local_folders(uri, settings)
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(settings.experiment_name)
+    if experiment is None:
+        # A local store would otherwise put artifacts in ./mlruns of whatever folder the tool runs from.
+        location = settings.artifact_location if local else None
+        return client.create_experiment(settings.experiment_name, artifact_location=location)
+    if experiment.lifecycle_stage == "deleted":
+        client.restore_experiment(experiment.experiment_id)
+    return experiment.experiment_id
+
+
+def _make_local_folders(uri: str, settings: Settings) -> None:
+    settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def register_version(
+    model_uri: str, settings: Settings, tags: dict[str, str], description: str
+) -> ModelVersion:
+    """Register a logged model as a new version of ``settings.model_name`` with its lineage tags."""
+    client = MlflowClient()
+    try:
+        client.get_registered_model(settings.model_name)
+    except MlflowException:
+        client.create_registered_model(settings.model_name, description=REGISTERED_MODEL_DESCRIPTION)
+    version = mlflow.register_model(model_uri, settings.model_name, tags=tags)
+    client.update_model_version(settings.model_name, version.version, description=description)
+    return client.get_model_version(settings.model_name, version.version)
+
+
+def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    """The version an alias points to now (as set by promotion or by hand in the UI), or None."""
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException as error:
+        if error.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
+            return None
+        raise
+
+
+def get_version(client: MlflowClient, name: str, version: str | None) -> ModelVersion:
+    """One version by number, or the newest when ``version`` is None; a clear error when absent."""
+    if version:
+        try:
+            return client.get_model_version(name, str(version))
+        except MlflowException as error:
+            raise RegistryError(f"model {name!r} has no version {version}: {error.message}") from None
+    versions = client.search_model_versions(f"name = '{name}'")
+    if not versions:
+        raise RegistryError(f"model {name!r} has no registered version yet; train one first (make train)")
+    return max(versions, key=lambda found: int(found.version))
+
+
+def version_threshold(version: ModelVersion) -> float:
+    """The decision threshold stored on the version (tag ``threshold``)."""
+    try:
+        return float(version.tags[THRESHOLD_TAG])
+    except (KeyError, ValueError):
+        raise RegistryError(
+            f"version {version.version} has no numeric '{THRESHOLD_TAG}' tag; set it in the MLflow UI or "
+            "register the model with registry/train.py"
+        ) from None
+
+
+def load_version(name: str, version: str) -> object:
+    """The fitted sklearn Pipeline of one version (pinned by number, so an alias move cannot interfere)."""
+    return mlflow.sklearn.load_model(f"models:/{name}/{version}")
+
+
+def evaluation_frame(run_id: str) -> pd.DataFrame:
+    """The held-out test rows a training run logged (inputs and TARGET, original row positions as index)."""
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=EVALUATION_ARTIFACT, dst_path=folder
+            )
+        except (MlflowException, OSError) as error:
+            raise RegistryError(f"run {run_id} has no {EVALUATION_ARTIFACT}: {error}") from None
+        return pd.read_parquet(path)
+
+
+def evaluate_version(version: ModelVersion, frame: pd.DataFrame, weights: CostWeights) -> Evaluation:
+    """Business cost at the version's own threshold, and ROC-AUC, on the given labelled rows."""
+    model = load_version(version.name, version.version)
+    scores = np.asarray(model.predict_proba(frame.drop(columns=[TARGET_COLUMN])))[:, 1]
+    return evaluate_scores(frame[TARGET_COLUMN].to_numpy(), scores, version_threshold(version), weights)
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The rows both versions are evaluated on, and a sentence saying where they come from."""
+
+    frame: pd.DataFrame
+    description: str
+
+
+def shared_held_out(candidate: ModelVersion, champion: ModelVersion) -> HeldOut:
+    """The candidate's test rows, narrowed to rows the champion never trained on when both used one table."""
+    frame = evaluation_frame(candidate.run_id)
+    base = f"test split of candidate run {candidate.run_id}"
+    same_table = candidate.tags.get("data_sha256") == champion.tags.get("data_sha256")
+    if not same_table or candidate.run_id == champion.run_id:
+        return HeldOut(frame, f"{base} ({len(frame)} rows)")
+    try:
+        champion_rows = evaluation_frame(champion.run_id).index
+    except RegistryError:
+        return HeldOut(frame, f"{base} ({len(frame)} rows; champion's split unknown)")
+    shared = frame.index.intersection(champion_rows)
+    if shared.equals(frame.index) or len(shared) >= MIN_SHARED_ROWS:
+        return HeldOut(frame.loc[shared], f"{base}, rows held out by both runs ({len(shared)} rows)")
+    return HeldOut(frame, f"{base} ({len(frame)} rows; only {len(shared)} also held out by the champion)")
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """What promotion concluded and why; ``promoted`` says whether the alias now points to the candidate."""
+
+    candidate_version: str
+    champion_version: str | None
+    outcome: str  # first-production | promoted | forced | refused | already-production
+    reason: str
+    candidate: Evaluation | None = None
+    champion: Evaluation | None = None
+
+    @property
+    def promoted(self) -> bool:
+        return self.outcome in {"first-production", "promoted", "forced", "already-production"}
+
+
+def is_not_worse(candidate_cost: float, champion_cost: float, tolerance: float) -> bool:
+    """The promotion rule: the candidate's cost may exceed the champion's by a relative ``tolerance``."""
+    return candidate_cost <= champion_cost * (1 + tolerance)
+
+
+def promote(
+    settings: Settings,
+    version: str | None = None,
+    tolerance: float | None = None,
+    force: bool = False,
+    report: Report = lambda message: None,
+) -> PromotionDecision:
+    """Move the production alias to the candidate if it is not worse than the champion on business cost."""
+    client = MlflowClient()
+    name, alias = settings.model_name, settings.production_alias
+    candidate = get_version(client, name, version)
+    champion = version_by_alias(client, name, alias)
+    tolerance = settings.promotion_tolerance if tolerance is None else tolerance
+    weights = CostWeights(settings.cost_false_negative, settings.cost_false_positive)
+    report(f"candidate: {name} version {candidate.version} (run {candidate.run_id})")
+    if champion is not None and champion.version == candidate.version:
+        return PromotionDecision(
+            candidate.version,
+            champion.version,
+            "already-production",
+            f"version {candidate.version} is already @{alias}",
+        )
+    if champion is None:
+        return _promote_first(client, candidate, settings, weights, report)
+    report(f"champion:  {name} version {champion.version} (@{alias})")
+    decision = _compare(candidate, champion, tolerance, force, weights, report)
+    if decision.promoted:
+        client.set_registered_model_alias(name, alias, candidate.version)
+    return decision
+
+
+def _promote_first(
+    client: MlflowClient, candidate: ModelVersion, settings: Settings, weights: CostWeights, report: Report
+) -> PromotionDecision:
+    report("no version holds @production yet: the candidate is promoted without comparison")
+    held_out = evaluation_frame(candidate.run_id)
+    # Evaluating anyway proves the version loads and scores before it is served, and records its cost.
+    evaluation = evaluate_version(candidate, held_out, weights)
+    reason = f"first production model (no champion); test cost {evaluation.business_cost:.4f}"
+    decision = PromotionDecision(candidate.version, None, "first-production", reason, evaluation)
+    _record(client, candidate, decision, f"test split of run {candidate.run_id} ({len(held_out)} rows)", 0.0)
+    client.set_registered_model_alias(settings.model_name, settings.production_alias, candidate.version)
+    return decision
+
+
+def _compare(
+    candidate: ModelVersion,
+    champion: ModelVersion,
+    tolerance: float,
+    force: bool,
+    weights: CostWeights,
+    report: Report,
+) -> PromotionDecision:
+    held_out = shared_held_out(candidate, champion)
+    report(f"evaluating both on the {held_out.description}")
+    ours = evaluate_version(candidate, held_out.frame, weights)
+    theirs = evaluate_version(champion, held_out.frame, weights)
+    limit = theirs.business_cost * (1 + tolerance)
+    figures = (
+        f"candidate cost {ours.business_cost:.4f} (AUC {ours.roc_auc:.4f}) vs champion v{champion.version} "
+        f"cost {theirs.business_cost:.4f} (AUC {theirs.roc_auc:.4f}); "
+        f"limit {limit:.4f} at tolerance {tolerance:.1%}"
+    )
+    if is_not_worse(ours.business_cost, theirs.business_cost, tolerance):
+        outcome, reason = "promoted", f"not worse on business cost: {figures}"
+    elif force:
+        outcome, reason = "forced", f"worse on business cost but forced by a human (--force): {figures}"
+    else:
+        outcome, reason = "refused", f"worse on business cost: {figures}"
+    decision = PromotionDecision(candidate.version, champion.version, outcome, reason, ours, theirs)
+    _record(MlflowClient(), candidate, decision, held_out.description, tolerance)
+    return decision
+
+
+def _record(
+    client: MlflowClient,
+    candidate: ModelVersion,
+    decision: PromotionDecision,
+    evaluated_on: str,
+    tolerance: float,
+) -> None:
+    """Keep the comparison on the candidate version, where the UI shows it next to the alias."""
+    tags = {
+        "promotion_decision": decision.outcome,
+        "promotion_reason": decision.reason,
+        "compared_with_version": decision.champion_version or "none",
+        "candidate_cost": _figure(decision.candidate, "business_cost"),
+        "champion_cost": _figure(decision.champion, "business_cost"),
+        "candidate_auc": _figure(decision.candidate, "roc_auc"),
+        "champion_auc": _figure(decision.champion, "roc_auc"),
+        "promotion_tolerance": str(tolerance),
+        "promotion_forced": str(decision.outcome == "forced").lower(),
+        "evaluated_on": evaluated_on,
+        "evaluated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(candidate.name, candidate.version, key, value)
+
+
+def _figure(evaluation: Evaluation | None, field: str) -> str:
+    return "none" if evaluation is None else f"{getattr(evaluation, field):.6f}"
+
+
+PROMOTION_REFUSED = 1
+USER_ERROR = 2
+
+
+def run_promotion_job(
+    settings: Settings, version: str | None, tolerance: float | None, force: bool, report: Report
+) -> int:
+    """Promotion for the command line: messages for every outcome; exit 1 when refused, 2 on user errors."""
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    try:
+        decision = promote(settings, version or None, tolerance, force, report)
+    except RegistryError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return USER_ERROR
+    if not decision.promoted:
+        print(
+            f"refused: version {decision.candidate_version} stays out of production; {decision.reason}",
+            file=sys.stderr,
+        )
+        return PROMOTION_REFUSED
+    report(f"{decision.outcome}: {decision.reason}")
+    report(f"{settings.production_model_uri} -> version {decision.candidate_version}")
+    return 0
