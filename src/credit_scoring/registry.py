@@ -312,3 +312,30 @@ def run_promotion_job(
     report(f"{decision.outcome}: {decision.reason}")
     report(f"{settings.production_model_uri} -> version {decision.candidate_version}")
     return 0
+
+
+# MLflow 3's server also starts a pool of background job workers (GenAI evaluation jobs), unused here: they
+# slow the start-up and outlive the server when it is killed.
+UI_ENVIRONMENT = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+def ui_command(settings: Settings, host: str, port: int) -> list[str]:
+    """The ``mlflow server`` command serving the settings' local store (runs, registry, artifacts)."""
+    uri = settings.tracking_uri
+    if urlparse(uri).scheme not in LOCAL_SCHEMES:
+        raise RegistryError(f"MLFLOW_TRACKING_URI is a server already ({uri}): open it in a browser instead")
+    configure_tracking(settings)  # creates the folders, the store and the experiment on a fresh machine
+    return [
+        str(Path(sys.executable).with_name("mlflow")),
+        "server",
+        "--backend-store-uri",
+        uri,
+        "--default-artifact-root",
+        settings.artifact_location,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",  # one user browsing a local store: more workers only cost memory
+    ]
