@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from credit_scoring.schema import APPLICATION_COLUMNS, example_application
+from credit_scoring.schema import APPLICATION_COLUMNS, INPUT_COLUMNS, example_application
 
 
 def _noisy_copies(rows: int, seed: int) -> pd.DataFrame:
@@ -32,4 +32,4 @@ def applications(rows: int, seed: int) -> pd.DataFrame:
         from credit_scoring.data.synthetic import generate_applications
     except ImportError:
         return _noisy_copies(rows, seed)
-    return generate_applications(rows, seed)
+    return generate_applications(rows, seed=seed).loc[:, list(INPUT_COLUMNS)]

@@ -19,7 +19,8 @@ if not hasattr(np, "unicode_"):
 os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "1")
 
 import whylogs as why
-from whylogs.core import DatasetProfileView
+from whylogs.core import DatasetProfile, DatasetProfileView, DatasetSchema
+from whylogs.core.metrics.metrics import MetricConfig
 from whylogs.core.preprocessing import PreprocessedColumn
 
 _original_pandas_split = PreprocessedColumn._pandas_split
@@ -49,4 +50,11 @@ def _fast_pandas_split(
 
 PreprocessedColumn._pandas_split = _fast_pandas_split  # type: ignore[method-assign]
 
-__all__ = ["DatasetProfileView", "PreprocessedColumn", "why"]
+__all__ = [
+    "DatasetProfile",
+    "DatasetProfileView",
+    "DatasetSchema",
+    "MetricConfig",
+    "PreprocessedColumn",
+    "why",
+]
