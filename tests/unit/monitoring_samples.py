@@ -33,3 +33,21 @@ def applications(rows: int, seed: int) -> pd.DataFrame:
     except ImportError:
         return _noisy_copies(rows, seed)
     return generate_applications(rows, seed=seed).loc[:, list(INPUT_COLUMNS)]
+
+
+def inflate_incomes(frame: pd.DataFrame, factor: float = 1.3) -> pd.DataFrame:
+    return frame.assign(AMT_INCOME_TOTAL=frame["AMT_INCOME_TOTAL"] * factor)
+
+
+def hide_more(frame: pd.DataFrame, column: str, seed: int, factor: float = 2.0) -> pd.DataFrame:
+    """``column`` missing ``factor`` times as often as in ``frame``."""
+    rng = np.random.default_rng(seed)
+    present = frame[column].notna()
+    extra = (factor - 1) * (~present).mean() / present.mean()
+    hidden = present & (rng.random(len(frame)) < extra)
+    return frame.assign(**{column: frame[column].mask(hidden)})
+
+
+def older_applicants(frame: pd.DataFrame, years: float = 10) -> pd.DataFrame:
+    """Everyone ``years`` older (DAYS_BIRTH is negative: further in the past), within the schema's bound."""
+    return frame.assign(DAYS_BIRTH=np.maximum(frame["DAYS_BIRTH"] - round(365.25 * years), -36_000))

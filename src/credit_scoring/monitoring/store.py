@@ -46,6 +46,15 @@ requests_table = sa.Table(
 )
 
 RECORD_COLUMNS: tuple[str, ...] = tuple(c.name for c in requests_table.columns if c.name != "id")
+_TEXT_COLUMNS = (
+    "request_id",
+    "endpoint",
+    "model_name",
+    "model_version",
+    "client_ref",
+    "decision",
+    "error_kind",
+)
 
 
 @runtime_checkable
@@ -153,6 +162,8 @@ def _frame(rows: Sequence[Any], names: list[str]) -> pd.DataFrame:
     for name in ("probability", "threshold", "latency_ms", "inference_ms"):
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
     frame["status"] = frame["status"].astype("int64")
+    for name in _TEXT_COLUMNS:
+        frame[name] = frame[name].astype("str")  # also typed when the range is empty
     if "inputs" in columns:
         parsed = [None if text is None else json.loads(text) for text in columns["inputs"]]
         frame["inputs"] = pd.Series(parsed, index=frame.index, dtype=object)

@@ -1,0 +1,71 @@
+"""Compare production traffic of a time range with the training reference: `--help` for options."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=False)
+
+
+@app.command()
+def main(
+    start: Annotated[
+        str, typer.Option(help="Start of the range: ISO 8601 (UTC unless an offset is given) or 'last 1h'.")
+    ] = "last 1h",
+    end: Annotated[str, typer.Option(help="End of the range (excluded): ISO 8601 or 'now'.")] = "now",
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            help="Training reference profile (.bin). Default: the one shipped in the Bento model "
+            "credit-scoring:latest, else the @production run's reference/reference_profile.bin in MLflow."
+        ),
+    ] = None,
+    profiles: Annotated[
+        Path | None,
+        typer.Option(help="Folder of production window profiles (default CREDIT_PROFILE_DIR or var/...)."),
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Request store URL (default CREDIT_REQUEST_STORE_URL or sqlite under var/)."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for report.json, report.md and the PNG plots.")
+    ] = None,
+) -> None:
+    """Merge the production profiles of the range and compare them with the reference (per-feature drift
+    with p-value and Hellinger effect size, score drift, missing-value rates), check the stored records
+    (rule violations, error rates, latency percentiles) and write the report.
+    Exit code: 0 no alert, 1 an alert fired (reasons printed), 2 usage or input error."""
+    # Imported here so that --help answers at once instead of after loading whylogs and MLflow.
+    from credit_scoring.monitoring.config import get_monitoring_settings
+    from credit_scoring.monitoring.job import UsageError, parse_range, resolve_reference, run_drift_report
+    from credit_scoring.settings import get_settings
+
+    settings, monitoring = get_settings(), get_monitoring_settings()
+    try:
+        first, last = parse_range(start, end)
+        found = resolve_reference(reference, settings, settings.data_root / "monitoring" / "reference-cache")
+        out_dir = out or settings.data_root / "monitoring" / "reports" / last.strftime("%Y%m%dT%H%M%SZ")
+        code = run_drift_report(
+            settings,
+            monitoring,
+            start=first,
+            end=last,
+            reference=found,
+            profile_dir=profiles or monitoring.profiles_path,
+            store_url=store or monitoring.store_url,
+            out_dir=out_dir,
+            report=typer.echo,
+        )
+    except UsageError as error:
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    raise typer.Exit(code)
+
+
+if __name__ == "__main__":
+    app()

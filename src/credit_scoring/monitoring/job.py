@@ -1,0 +1,153 @@
+"""The drift-report job behind ``make drift-report``: time range, reference, analysis, files, exit code."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from credit_scoring.monitoring.config import MonitoringSettings
+from credit_scoring.settings import Settings
+
+NO_ALERT, ALERT, USAGE_ERROR = 0, 1, 2
+REFERENCE_ARTIFACT = "reference/reference_profile.bin"  # same path in the MLflow run and the Bento model
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_RELATIVE = re.compile(r"^\s*last\s+(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+
+Report = Callable[[str], None]
+
+
+class UsageError(ValueError):
+    """A wrong option or a missing input; the message says what to do instead."""
+
+
+def parse_moment(text: str, now: datetime) -> datetime:
+    """``now``, ``last 30m`` / ``last 1h`` / ``last 7d`` (before now), or ISO 8601 (naive means UTC)."""
+    if text.strip().lower() == "now":
+        return now
+    relative = _RELATIVE.match(text)
+    if relative:
+        amount, unit = float(relative.group(1)), relative.group(2).lower()
+        return now - timedelta(**{_UNITS[unit]: amount})
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"cannot read the time {text!r}: use ISO 8601 (2026-01-22T04:00, UTC unless an offset is given), "
+            "'now', or 'last N' with a unit s, m, h, d or w (e.g. 'last 1h')"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_range(start: str, end: str, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The half-open range ``[start, end)`` the options describe; an empty or reversed range is an error."""
+    now = now or datetime.now(UTC)
+    first, last = parse_moment(start, now), parse_moment(end, now)
+    if first >= last:
+        raise UsageError(f"--start ({first.isoformat()}) must be before --end ({last.isoformat()})")
+    return first, last
+
+
+@dataclass(frozen=True)
+class Reference:
+    path: Path
+    label: str
+
+
+def _bento_reference() -> Reference | None:
+    try:
+        import bentoml
+
+        model = bentoml.models.get("credit-scoring:latest")
+    except Exception:  # no Bento store or no imported model: try the registry next
+        return None
+    path = Path(model.path) / REFERENCE_ARTIFACT
+    return Reference(path, f"Bento model {model.tag}") if path.is_file() else None
+
+
+def _registry_reference(settings: Settings, cache: Path) -> Reference | None:
+    uri = settings.tracking_uri
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return None  # no local registry yet: do not create an empty one
+    try:
+        import mlflow
+        from mlflow import MlflowClient
+
+        version = MlflowClient(uri).get_model_version_by_alias(settings.model_name, settings.production_alias)
+        target = cache / f"{settings.model_name}-v{version.version}"
+        local = mlflow.artifacts.download_artifacts(
+            run_id=version.run_id, artifact_path=REFERENCE_ARTIFACT, dst_path=str(target), tracking_uri=uri
+        )
+    except Exception:  # unreachable registry, no alias, or a run without a reference profile
+        return None
+    return Reference(Path(local), f"{settings.production_model_uri} (version {version.version})")
+
+
+def resolve_reference(path: Path | None, settings: Settings, cache: Path) -> Reference:
+    """The given profile, else the one in the Bento model, else the @production run's artifact."""
+    if path is not None:
+        if not path.is_file():
+            raise UsageError(f"--reference {path}: no such file (a whylogs .bin written by training)")
+        return Reference(path, str(path))
+    found = _bento_reference() or _registry_reference(settings, cache)
+    if found is None:
+        raise UsageError(
+            "no reference profile found: pass --reference PATH, or train and promote a model first "
+            f"(make train promote build) so that {settings.production_model_uri} carries {REFERENCE_ARTIFACT}"
+        )
+    return found
+
+
+def _require_existing_sqlite(url: str) -> None:
+    """Reading must not create an empty database where the user mistyped a path."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).is_file():
+        raise UsageError(
+            f"no request store at {parsed.database}: serve the API with monitoring on (make serve) and send "
+            "traffic (make simulate), or pass --store with the URL the service writes to"
+        )
+
+
+def run_drift_report(
+    settings: Settings,
+    monitoring: MonitoringSettings,
+    *,
+    start: datetime,
+    end: datetime,
+    reference: Reference,
+    profile_dir: Path,
+    store_url: str,
+    out_dir: Path,
+    report: Report,
+) -> int:
+    """Analyse the range, write the report files, print the verdict; 1 when an alert fired, else 0."""
+    from credit_scoring.monitoring.drift import analyse_range
+    from credit_scoring.monitoring.profiles import read_profile
+    from credit_scoring.monitoring.report import write_report
+    from credit_scoring.monitoring.store import open_store
+
+    report(f"reference: {reference.label}")
+    report(f"range: {start.isoformat()} to {end.isoformat()}; profiles {profile_dir}; store {store_url}")
+    try:
+        reference_view = read_profile(reference.path)
+    except Exception as error:
+        raise UsageError(f"cannot read the reference profile {reference.path}: {error}") from None
+    _require_existing_sqlite(store_url)
+    store = open_store(store_url)
+    try:
+        result, production = analyse_range(
+            reference_view, profile_dir, store, monitoring.thresholds(), start, end, reference.label
+        )
+    finally:
+        store.close()
+    files = write_report(result, out_dir, reference_view, production)
+    report(f"{result.operations.requests} records, {result.production_rows} profiled rows")
+    report(f"drifted features: {[f.column for f in result.drifted_features] or 'none'}")
+    for reason in result.reasons:
+        report(f"ALERT: {reason}")
+    report(f"wrote {files.json} and {files.markdown} ({len(files.figures)} figures)")
+    return ALERT if result.alert else NO_ALERT

@@ -1,0 +1,117 @@
+"""Operational health from stored request records: volume, errors, latency percentiles, decisions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from credit_scoring.monitoring.config import AlertThresholds
+
+PERCENTILES = (50, 95, 99)
+
+
+@dataclass(frozen=True)
+class Operations:
+    """What the request log says about a time range (records, not distinct batch requests)."""
+
+    requests: int
+    succeeded: int
+    client_errors: int
+    server_errors: int
+    client_error_rate: float
+    server_error_rate: float
+    requests_per_minute: float
+    latency_ms: dict[str, float]
+    inference_ms: dict[str, float]
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    endpoints: dict[str, int] = field(default_factory=dict)
+    model_versions: dict[str, int] = field(default_factory=dict)
+    decisions: dict[str, int] = field(default_factory=dict)
+    mean_probability: float | None = None
+    threshold: float | None = None
+
+
+def percentiles(values: pd.Series) -> dict[str, float]:
+    """p50/p95/p99 of the non-missing values (NaN when there are none)."""
+    present = values.dropna().to_numpy(dtype=float)
+    if present.size == 0:
+        return {f"p{p}": float("nan") for p in PERCENTILES}
+    return {f"p{p}": float(v) for p, v in zip(PERCENTILES, np.percentile(present, PERCENTILES), strict=True)}
+
+
+def _counts(column: pd.Series) -> dict[str, int]:
+    return {str(key): int(value) for key, value in column.dropna().value_counts().sort_index().items()}
+
+
+def summarise_operations(records: pd.DataFrame, minutes: float) -> Operations:
+    """Volume, error rates, latency and decisions of the stored records of a range lasting ``minutes``."""
+    total = len(records)
+    client = int(records["status"].between(400, 499).sum()) if total else 0
+    server = int((records["status"] >= 500).sum()) if total else 0
+    scored = records[records["status"] < 400] if total else records
+    thresholds = scored["threshold"].dropna()
+    return Operations(
+        requests=total,
+        succeeded=len(scored),
+        client_errors=client,
+        server_errors=server,
+        client_error_rate=client / total if total else 0.0,
+        server_error_rate=server / total if total else 0.0,
+        requests_per_minute=total / minutes if minutes > 0 else float("nan"),
+        latency_ms=percentiles(records["latency_ms"]),
+        inference_ms=percentiles(scored["inference_ms"]),
+        error_kinds=_counts(records["error_kind"]),
+        endpoints=_counts(records["endpoint"]),
+        model_versions=_counts(records["model_name"] + "@" + records["model_version"].astype(str)),
+        decisions=_counts(scored["decision"]),
+        mean_probability=float(scored["probability"].mean()) if scored["probability"].notna().any() else None,
+        threshold=float(thresholds.mode().iloc[0]) if len(thresholds) else None,
+    )
+
+
+def operational_alerts(operations: Operations, limits: AlertThresholds) -> list[str]:
+    """Why the service's health needs a look, one sentence per broken threshold."""
+    reasons: list[str] = []
+    if limits.min_requests and operations.requests < limits.min_requests:
+        reasons.append(f"only {operations.requests} requests (expected at least {limits.min_requests})")
+    if operations.server_error_rate > limits.max_server_error_rate:
+        reasons.append(
+            f"server error rate {operations.server_error_rate:.1%} > {limits.max_server_error_rate:.1%}"
+        )
+    if operations.client_error_rate > limits.max_client_error_rate:
+        reasons.append(
+            f"rejected-request rate {operations.client_error_rate:.1%} > {limits.max_client_error_rate:.1%}"
+        )
+    for name, limit in (
+        ("p50", limits.latency_p50_ms),
+        ("p95", limits.latency_p95_ms),
+        ("p99", limits.latency_p99_ms),
+    ):
+        value = operations.latency_ms.get(name, float("nan"))
+        if value > limit:
+            reasons.append(f"latency {name} {value:.1f} ms > {limit:.0f} ms")
+    return reasons
+
+
+def operations_over_time(records: pd.DataFrame, freq: str = "1min") -> pd.DataFrame:
+    """Per time bucket: requests, error rates, latency p50/p95/p99, inference p50 (for charts)."""
+    columns = ["requests", "client_error_rate", "server_error_rate", "latency_p50", "latency_p95",
+               "latency_p99", "inference_p50", "mean_probability"]  # fmt: skip
+    if records.empty:
+        return pd.DataFrame(columns=columns, index=pd.DatetimeIndex([], tz="UTC", name="timestamp"))
+    grouped = records.set_index("timestamp").groupby(pd.Grouper(freq=freq))
+    frame = pd.DataFrame(
+        {
+            "requests": grouped.size(),
+            "client_error_rate": grouped["status"].apply(lambda s: float(s.between(400, 499).mean())),
+            "server_error_rate": grouped["status"].apply(lambda s: float((s >= 500).mean())),
+            "latency_p50": grouped["latency_ms"].quantile(0.50),
+            "latency_p95": grouped["latency_ms"].quantile(0.95),
+            "latency_p99": grouped["latency_ms"].quantile(0.99),
+            "inference_p50": grouped["inference_ms"].quantile(0.50),
+            "mean_probability": grouped["probability"].mean(),
+        }
+    )
+    return frame[frame["requests"] > 0][columns]

@@ -1,0 +1,107 @@
+"""Window profiles: one file per window and worker, exact merges across both, late records kept."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from credit_scoring.monitoring.records import RequestRecord
+from credit_scoring.monitoring.window_profiles import (
+    WindowProfiler,
+    list_window_files,
+    load_windows,
+    merge_window_profiles,
+    records_frame,
+    window_dir_name,
+    window_start,
+)
+from credit_scoring.schema import INPUT_COLUMNS
+from tests.unit.monitoring_samples import applications
+
+T0 = datetime(2026, 1, 22, 4, 0, tzinfo=UTC)
+
+
+def _records(count: int, first_minute: float, seed: int, status: int = 200) -> list[RequestRecord]:
+    frame = applications(count, seed=seed)
+    return [
+        RequestRecord(
+            endpoint="score",
+            model_name="credit-scoring",
+            model_version="1",
+            status=status,
+            error_kind=None if status == 200 else "validation",
+            latency_ms=2.0,
+            inference_ms=0.1,
+            probability=0.3,
+            inputs=row,
+            timestamp=T0 + timedelta(minutes=first_minute + index * 0.01),
+        )
+        for index, row in enumerate(frame.to_dict(orient="records"))
+    ]
+
+
+def _n(view, column: str = "probability") -> int:
+    return view.get_column(column).to_summary_dict()["counts/n"]
+
+
+def test_windows_align_on_the_clock() -> None:
+    assert window_start(T0 + timedelta(minutes=7, seconds=3), 5) == T0 + timedelta(minutes=5)
+    assert window_dir_name(T0) == "20260122T040000Z"
+
+
+def test_records_frame_keeps_scored_records_only() -> None:
+    frame = records_frame(_records(3, 0, seed=1) + _records(2, 0, seed=2, status=422))
+    assert len(frame) == 3
+    assert list(frame.columns) == [*INPUT_COLUMNS, "probability", "latency_ms", "inference_ms"]
+    assert frame["AMT_INCOME_TOTAL"].dtype == "float64" and frame["CODE_GENDER"].dtype == "str"
+
+
+def test_profiles_merge_across_workers_and_windows(tmp_path: Path) -> None:
+    first, second = WindowProfiler(tmp_path, worker="w1"), WindowProfiler(tmp_path, worker="w2")
+    first.add(_records(40, 1, seed=1) + _records(30, 6, seed=2))  # windows 04:00 and 04:05
+    second.add(_records(20, 2, seed=3) + _records(10, 11, seed=4))  # windows 04:00 and 04:10
+    assert first.roll(now=T0 + timedelta(minutes=6)) == [tmp_path / "20260122T040000Z" / "w1.bin"]
+    first.close()
+    second.close()
+    files = list_window_files(tmp_path)
+    assert [(f.start.minute, f.worker) for f in files] == [(0, "w1"), (0, "w2"), (5, "w1"), (10, "w2")]
+    windows = load_windows(tmp_path)
+    assert {start.minute: _n(view) for start, view in windows.items()} == {0: 60, 5: 30, 10: 10}
+    assert _n(merge_window_profiles(tmp_path)) == 100
+    assert _n(merge_window_profiles(tmp_path, T0 + timedelta(minutes=5), T0 + timedelta(minutes=10))) == 30
+    assert _n(merge_window_profiles(tmp_path, T0, T0 + timedelta(minutes=10)), "AMT_INCOME_TOTAL") == 90
+    assert merge_window_profiles(tmp_path, T0 + timedelta(hours=1)) is None
+
+
+def test_checkpoints_rewrite_the_open_window_without_double_counting(tmp_path: Path) -> None:
+    profiler = WindowProfiler(tmp_path, worker="w1")
+    profiler.add(_records(10, 0, seed=1))
+    profiler.checkpoint()
+    assert _n(merge_window_profiles(tmp_path)) == 10
+    profiler.add(_records(5, 1, seed=2))
+    assert profiler.checkpoint() and not profiler.checkpoint()  # nothing new: nothing rewritten
+    assert _n(merge_window_profiles(tmp_path)) == 15
+
+
+def test_a_late_record_for_a_closed_window_is_added_to_its_file(tmp_path: Path) -> None:
+    profiler = WindowProfiler(tmp_path, worker="w1")
+    profiler.add(_records(10, 0, seed=1))
+    profiler.roll(now=T0 + timedelta(hours=1))
+    profiler.add(_records(3, 4, seed=2))
+    profiler.close()
+    assert len(list_window_files(tmp_path)) == 1 and _n(merge_window_profiles(tmp_path)) == 13
+
+
+def test_an_unreadable_file_is_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    profiler = WindowProfiler(tmp_path, worker="w1")
+    profiler.add(_records(4, 0, seed=1))
+    profiler.close()
+    (tmp_path / "20260122T040000Z" / "broken.bin").write_bytes(b"not a profile")
+    assert _n(merge_window_profiles(tmp_path)) == 4
+    assert "skipping unreadable profile" in caplog.text
+
+
+def test_missing_folder_means_no_profiles(tmp_path: Path) -> None:
+    assert list_window_files(tmp_path / "absent") == [] and merge_window_profiles(tmp_path / "absent") is None
