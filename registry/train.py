@@ -14,8 +14,10 @@ app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=F
 @app.command()
 def main(
     data: Annotated[
-        Path | None,
-        typer.Option(help="Kaggle application_train.csv to train on. Omitted: synthetic data (see --rows)."),
+        str | None,
+        typer.Option(
+            help="Kaggle application_train.csv to train on. Omitted or empty: synthetic data (--rows)."
+        ),
     ] = None,
     rows: Annotated[
         int | None,
@@ -55,7 +57,7 @@ def main(
 
     overrides = {"n_estimators": n_estimators, "learning_rate": learning_rate, "num_leaves": num_leaves}
     settings = get_settings()
-    code = run_training_job(settings, data, rows, seed, register, overrides, report)
+    code = run_training_job(settings, Path(data) if data else None, rows, seed, register, overrides, report)
     raise typer.Exit(code)
 
 

@@ -215,7 +215,7 @@ def log_and_register(run: _RunRecord, register: bool, report: Report) -> Trainin
         report(f"registered {run.settings.model_name} version {version}")
     return TrainingOutcome(
         run_id=active.info.run_id,
-        experiment_id=experiment_id,
+        experiment_id=active.info.experiment_id,  # differs from ours when `mlflow run` opened the run
         model_uri=model_uri,
         version=version,
         model=run.scored,
