@@ -1,0 +1,81 @@
+"""The fast request vectoriser builds exactly the matrix of features.build_features(_from_records)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from credit_scoring.data.synthetic import generate_applications
+from credit_scoring.fastpath.benchmark import request_records
+from credit_scoring.fastpath.vectorise import RecordVectoriser
+from credit_scoring.features import FEATURE_NAMES, build_features, build_features_from_records
+from credit_scoring.schema import EMPLOYED_SENTINEL, INPUT_COLUMNS, example_application
+from credit_scoring.validation import Application, application_to_record
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return generate_applications(600, seed=5)
+
+
+@pytest.fixture(scope="module")
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return request_records(frame)
+
+
+def _same(left: np.ndarray, right: np.ndarray) -> None:
+    assert left.dtype == right.dtype == np.float32
+    assert left.shape == right.shape
+    np.testing.assert_array_equal(left, right)  # NaN == NaN here; values bit for bit
+
+
+def test_equals_build_features_on_synthetic_rows(frame: pd.DataFrame, records: list[dict[str, Any]]) -> None:
+    matrix = RecordVectoriser().transform(records)
+    # The data must contain what the test is about: missing cells and the employment sentinel.
+    assert frame[list(INPUT_COLUMNS)].isna().any(axis=None)
+    assert (frame["DAYS_EMPLOYED"] == EMPLOYED_SENTINEL).any()
+    _same(matrix, build_features(frame.loc[:, list(INPUT_COLUMNS)]))
+    _same(matrix, build_features_from_records(records))
+
+
+def test_unseen_levels_missing_keys_and_text_numbers_as_encode_records(records: list[dict[str, Any]]) -> None:
+    odd = [
+        records[0] | {"CODE_GENDER": "unknown", "NAME_TYPE_SUITE": None},
+        records[1] | {"ORGANIZATION_TYPE": "Spaceport", "DAYS_EMPLOYED": EMPLOYED_SENTINEL},
+        {k: v for k, v in records[2].items() if k not in {"AMT_ANNUITY", "OCCUPATION_TYPE", "EXT_SOURCE_1"}},
+        records[3] | {"AMT_INCOME_TOTAL": "202500.5", "CNT_CHILDREN": True},
+        records[4] | {"AMT_INCOME_TOTAL": 0.0, "AMT_GOODS_PRICE": 0.0},  # ratios over zero become missing
+    ]
+    matrix = RecordVectoriser().transform(odd)
+    _same(matrix, build_features_from_records(odd))
+    gender = FEATURE_NAMES.index("CODE_GENDER")
+    assert np.isnan(matrix[0, gender]) and not np.isnan(matrix[1, gender])
+
+
+def test_one_record_equals_its_row_in_a_batch(records: list[dict[str, Any]]) -> None:
+    vectoriser = RecordVectoriser()
+    batch = vectoriser.transform(records[:20])
+    for index, record in enumerate(records[:20]):
+        _same(vectoriser.transform_one(record), batch[index : index + 1])
+
+
+def test_a_validated_application_can_be_passed_as_its_dict() -> None:
+    application = Application.model_validate(example_application() | {"EXT_SOURCE_1": None})
+    expected = build_features_from_records([application_to_record(application)])
+    _same(RecordVectoriser().transform_one(application.__dict__), expected)
+
+
+def test_no_records_give_an_empty_matrix() -> None:
+    matrix = RecordVectoriser().transform([])
+    assert matrix.shape == (0, len(FEATURE_NAMES)) and matrix.dtype == np.float32
+
+
+def test_text_in_a_numeric_field_fails_like_encode_records(records: list[dict[str, Any]]) -> None:
+    bad = [records[0] | {"AMT_CREDIT": "a lot"}]
+    with pytest.raises(ValueError):
+        build_features_from_records(bad)
+    with pytest.raises(ValueError):
+        RecordVectoriser().transform(bad)
