@@ -9,6 +9,8 @@ from typing import Any, Literal
 import numpy as np
 from sklearn.pipeline import Pipeline
 
+from credit_scoring.features import FeatureBuilder, build_features_from_records
+
 Decision = Literal["grant", "refuse"]
 FEATURES_STEP = "features"
 CLASSIFIER_STEP = "classifier"
@@ -77,6 +79,9 @@ class Scorer:
 
     def features(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """The model's input matrix for request records (dicts keyed by Kaggle column name)."""
+        if type(self._features) is FeatureBuilder:
+            # Exactly what FeatureBuilder.transform does for records, minus sklearn's set_output wrapper.
+            return build_features_from_records(records)
         return self._features.transform(records)
 
     def probabilities(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Helpers shared by test folders: small seeded data and a small real model."""
