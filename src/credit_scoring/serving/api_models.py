@@ -1,0 +1,115 @@
+"""The HTTP contract: request and response models of the API (applications checked by the schema)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from credit_scoring.features import FEATURE_NAMES
+from credit_scoring.schema import ID_COLUMN, example_application
+from credit_scoring.scoring import Explanation, Score, Scorer
+from credit_scoring.validation import Application
+
+MAX_BATCH_APPLICATIONS = 1000
+DEFAULT_TOP_FEATURES = 10
+
+APPLICATION_DESCRIPTION = (
+    "One loan application keyed by the Kaggle application_train.csv column names. SK_ID_CURR is "
+    "optional and only echoed back as client_reference; TARGET is ignored; every other column follows "
+    "the applicant schema (missing values as null where allowed)."
+)
+
+
+def _single_example(schema: dict[str, Any]) -> None:
+    # Filled when the OpenAPI document is generated, not at import: Swagger's "Try it out" starts from it.
+    schema["example"] = {"application": example_application()}
+
+
+def _batch_example(schema: dict[str, Any]) -> None:
+    application = example_application()
+    schema["example"] = {"applications": [application, application | {ID_COLUMN: None, "EXT_SOURCE_2": 0.1}]}
+
+
+class ScoreRequest(BaseModel):
+    """Body of POST /score: one application."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_single_example)
+
+    application: Application = Field(description=APPLICATION_DESCRIPTION)  # type: ignore[valid-type]
+
+
+class BatchRequest(BaseModel):
+    """Body of POST /score_batch: up to MAX_BATCH_APPLICATIONS applications, answered in the same order."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_batch_example)
+
+    applications: list[Application] = Field(  # type: ignore[valid-type]
+        min_length=1, max_length=MAX_BATCH_APPLICATIONS, description="Applications to score, in order."
+    )
+
+
+class ExplainRequest(ScoreRequest):
+    """Body of POST /explain: one application and how many contributing features to return."""
+
+    top: int = Field(
+        default=DEFAULT_TOP_FEATURES, ge=1, le=len(FEATURE_NAMES), description="Features to return."
+    )
+
+
+class ScoreResponse(BaseModel):
+    """The answer for one application."""
+
+    probability: float = Field(ge=0, le=1, description="Probability that the applicant defaults.")
+    decision: Literal["grant", "refuse"] = Field(description="refuse when probability >= threshold.")
+    threshold: float = Field(description="Business threshold of the model (10:1 cost of a default).")
+    model_name: str = Field(description="Registered model name in MLflow.")
+    model_version: str = Field(description="Registry version of the model that answered.")
+    request_id: str = Field(description="Unique id of this answer, for support and audit.")
+    client_reference: int | None = Field(default=None, description="SK_ID_CURR as sent, if any.")
+
+
+class FeatureContribution(BaseModel):
+    """One feature's push on the score, in log-odds: positive raises the risk."""
+
+    feature: str
+    value: float | None = Field(description="The model input value (categories as level codes).")
+    contribution: float
+
+
+class ExplainResponse(ScoreResponse):
+    """A score with the features that drove it, largest effect first (LightGBM pred_contrib)."""
+
+    base_log_odds: float = Field(description="The model's average log-odds before any feature.")
+    contributions: list[FeatureContribution]
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def score_response(score: Score, scorer: Scorer, client_reference: int | None) -> ScoreResponse:
+    # model_construct: every value comes from our own scorer, so pydantic re-validation would only cost time.
+    return ScoreResponse.model_construct(
+        probability=score.probability,
+        decision=score.decision,
+        threshold=scorer.threshold,
+        model_name=scorer.name,
+        model_version=scorer.version,
+        request_id=new_request_id(),
+        client_reference=client_reference,
+    )
+
+
+def explain_response(
+    explanation: Explanation, scorer: Scorer, client_reference: int | None
+) -> ExplainResponse:
+    base = score_response(explanation.score, scorer, client_reference)
+    contributions = [
+        FeatureContribution.model_construct(feature=c.feature, value=c.value, contribution=c.contribution)
+        for c in explanation.contributions
+    ]
+    return ExplainResponse.model_construct(
+        **base.__dict__, base_log_odds=explanation.base_log_odds, contributions=contributions
+    )

@@ -1,0 +1,78 @@
+"""The model as stored in BentoML: its files, its metadata, and loading it as a Scorer (no MLflow)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import yaml
+from sklearn.pipeline import Pipeline
+
+from credit_scoring.scoring import Scorer
+
+BENTO_MODEL_NAME = "credit-scoring"
+# The MLflow model directory is copied as logged (MLmodel, model.pkl, requirements): provenance travels
+# with the Bento and `mlflow.sklearn.load_model(<dir>)` still works on it for audits.
+MLFLOW_MODEL_DIR = "mlflow_model"
+REFERENCE_PROFILE = "reference/reference_profile.bin"
+PICKLE_FORMATS = ("cloudpickle", "pickle")
+
+
+class ModelFormatError(RuntimeError):
+    """The stored model cannot be loaded by the service (wrong flavour or serialisation)."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What the Bento model's metadata says about the model it carries."""
+
+    registry_name: str
+    registry_version: str
+    threshold: float
+    run_id: str
+    metadata: Mapping[str, Any]
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any]) -> ModelCard:
+        return cls(
+            registry_name=str(metadata["registry_name"]),
+            registry_version=str(metadata["registry_version"]),
+            threshold=float(metadata["threshold"]),
+            run_id=str(metadata["run_id"]),
+            metadata=dict(metadata),
+        )
+
+
+def load_pipeline(model_dir: Path) -> Pipeline:
+    """The fitted sklearn Pipeline from a copied MLflow sklearn model directory."""
+    mlmodel_path = model_dir / MLFLOW_MODEL_DIR / "MLmodel"
+    flavor = yaml.safe_load(mlmodel_path.read_text()).get("flavors", {}).get("sklearn")
+    if flavor is None:
+        raise ModelFormatError(f"{mlmodel_path} has no sklearn flavour: log the model with mlflow.sklearn")
+    serialization = flavor.get("serialization_format", "cloudpickle")
+    if serialization not in PICKLE_FORMATS:
+        raise ModelFormatError(
+            f"model serialised as {serialization!r}; log it with serialization_format='cloudpickle'"
+        )
+    with (model_dir / MLFLOW_MODEL_DIR / flavor["pickled_model"]).open("rb") as handle:
+        return cloudpickle.load(handle)
+
+
+def load_scorer(model_dir: Path, metadata: Mapping[str, Any]) -> Scorer:
+    """A ready Scorer from a Bento model's directory and metadata (threshold and version travel with it)."""
+    card = ModelCard.from_metadata(metadata)
+    return Scorer(
+        load_pipeline(model_dir),
+        threshold=card.threshold,
+        version=card.registry_version,
+        name=card.registry_name,
+    )
+
+
+def reference_profile_path(model_dir: Path) -> Path | None:
+    """The training reference whylogs profile shipped with the model, if the run logged one."""
+    path = model_dir / REFERENCE_PROFILE
+    return path if path.is_file() else None
