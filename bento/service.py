@@ -1,0 +1,82 @@
+"""The BentoML service: loads the Bento's model once and answers /score, /score_batch and /explain."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+# Inside a Bento the domain package is bundled under src/ next to this folder: put it first on the path so
+# the Bento runs the code it was built with, whatever else is installed (in the repository it is the same).
+_BUNDLED_SRC = Path(__file__).resolve().parent.parent / "src"
+if _BUNDLED_SRC.is_dir() and str(_BUNDLED_SRC) not in sys.path:
+    sys.path.insert(0, str(_BUNDLED_SRC))
+
+import bentoml  # noqa: E402
+from bentoml.validators import ContentType  # noqa: E402
+from pydantic import BaseModel  # noqa: E402
+
+from credit_scoring.schema import ID_COLUMN  # noqa: E402
+from credit_scoring.serving.api_models import (  # noqa: E402
+    MAX_BATCH_APPLICATIONS,
+    BatchRequest,
+    ExplainRequest,
+    ExplainResponse,
+    ScoreRequest,
+    ScoreResponse,
+    explain_response,
+    score_response,
+)
+from credit_scoring.serving.bento_model import BENTO_MODEL_NAME, load_scorer  # noqa: E402
+from credit_scoring.serving.errors import quiet_client_errors  # noqa: E402
+from credit_scoring.serving.guards import ApiKeyGuard, BodySizeLimit, ClearErrors  # noqa: E402
+from credit_scoring.serving.runtime import BATCH_MAX_LATENCY_MS, SERVICE_CONFIG, configured_api_key  # noqa: E402
+from credit_scoring.validation import application_to_record  # noqa: E402
+
+
+@bentoml.service(name="credit_scoring", **SERVICE_CONFIG)
+class CreditScoring:
+    """Prêt à Dépenser credit scoring: probability of default and the grant/refuse decision.
+
+    The decision uses the model's business threshold (a default costs ten refused good clients).
+    Every answer names the registry version of the model that produced it.
+    """
+
+    bento_model = bentoml.models.BentoModel(f"{BENTO_MODEL_NAME}:latest")
+
+    def __init__(self) -> None:
+        self.scorer = load_scorer(Path(self.bento_model.path), self.bento_model.info.metadata)
+        quiet_client_errors()
+
+    @bentoml.api(route="/score", input_spec=ScoreRequest)
+    async def score(self, application: BaseModel) -> ScoreResponse:
+        """Score one application: probability of default, decision, threshold, model version."""
+        score = self.scorer.score([application_to_record(application)])[0]
+        return score_response(score, self.scorer, getattr(application, ID_COLUMN))
+
+    @bentoml.api(
+        route="/score_batch",
+        input_spec=BatchRequest,
+        batchable=True,
+        max_batch_size=MAX_BATCH_APPLICATIONS,
+        max_latency_ms=BATCH_MAX_LATENCY_MS,
+    )
+    async def score_batch(
+        self, applications: list[BaseModel]
+    ) -> Annotated[list[ScoreResponse], ContentType("application/json")]:
+        """Score many applications (adaptive batching merges concurrent requests); answers keep the order."""
+        scores = self.scorer.score([application_to_record(a) for a in applications])
+        pairs = zip(scores, applications, strict=True)
+        return [score_response(s, self.scorer, getattr(a, ID_COLUMN)) for s, a in pairs]
+
+    @bentoml.api(route="/explain", input_spec=ExplainRequest)
+    async def explain(self, application: BaseModel, top: int) -> ExplainResponse:
+        """Score one application and list the features that pushed its score most (to justify a refusal)."""
+        explanation = self.scorer.explain(application_to_record(application), top=top)
+        return explain_response(explanation, self.scorer, getattr(application, ID_COLUMN))
+
+
+# Outermost first: reject unauthenticated calls before reading a body, then oversized bodies.
+CreditScoring.add_asgi_middleware(ApiKeyGuard, api_key=configured_api_key)
+CreditScoring.add_asgi_middleware(BodySizeLimit)
+CreditScoring.add_asgi_middleware(ClearErrors)
