@@ -1,1 +1,38 @@
 """Application data: the real application_train.csv when given, a synthetic look-alike otherwise."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Literal
+
+import pandas as pd
+
+from credit_scoring.data.loader import DataFileError, load_applications, write_applications
+from credit_scoring.data.synthetic import generate_applications
+
+if TYPE_CHECKING:
+    from credit_scoring.settings import Settings
+
+__all__ = [
+    "DataFileError",
+    "generate_applications",
+    "load_applications",
+    "load_training_frame",
+    "write_applications",
+]
+
+DataSource = Literal["real", "synthetic"]
+log = logging.getLogger(__name__)
+
+
+def load_training_frame(settings: Settings) -> tuple[pd.DataFrame, DataSource]:
+    """Training rows and where they come from: ``settings.data_path`` if set ("real"), else "synthetic".
+
+    A real file is checked by ``load_applications`` (DataFileError on a bad file); synthetic rows are
+    generated on the fly from ``settings.synthetic_rows`` and ``settings.seed`` (a second or two per 100k).
+    """
+    if settings.data_path is not None:
+        log.info("loading %s", settings.data_path)
+        return load_applications(settings.data_path), "real"
+    log.info("generating %d synthetic rows (seed %d)", settings.synthetic_rows, settings.seed)
+    return generate_applications(settings.synthetic_rows, seed=settings.seed), "synthetic"
