@@ -201,10 +201,10 @@ def promote(
     tolerance = settings.promotion_tolerance if tolerance is None else tolerance
     weights = CostWeights(settings.cost_false_negative, settings.cost_false_positive)
     report(f"candidate: {name} version {candidate.version} (run {candidate.run_id})")
-    if champion is not None and champion.version == candidate.version:
+    if champion is not None and str(champion.version) == str(candidate.version):
         return PromotionDecision(
-            candidate.version,
-            champion.version,
+            str(candidate.version),
+            str(champion.version),
             "already-production",
             f"version {candidate.version} is already @{alias}",
         )
@@ -225,7 +225,7 @@ def _promote_first(
     # Evaluating anyway proves the version loads and scores before it is served, and records its cost.
     evaluation = evaluate_version(candidate, held_out, weights)
     reason = f"first production model (no champion); test cost {evaluation.business_cost:.4f}"
-    decision = PromotionDecision(candidate.version, None, "first-production", reason, evaluation)
+    decision = PromotionDecision(str(candidate.version), None, "first-production", reason, evaluation)
     _record(client, candidate, decision, f"test split of run {candidate.run_id} ({len(held_out)} rows)", 0.0)
     client.set_registered_model_alias(settings.model_name, settings.production_alias, candidate.version)
     return decision
@@ -255,7 +255,7 @@ def _compare(
         outcome, reason = "forced", f"worse on business cost but forced by a human (--force): {figures}"
     else:
         outcome, reason = "refused", f"worse on business cost: {figures}"
-    decision = PromotionDecision(candidate.version, champion.version, outcome, reason, ours, theirs)
+    decision = PromotionDecision(str(candidate.version), str(champion.version), outcome, reason, ours, theirs)
     _record(MlflowClient(), candidate, decision, held_out.description, tolerance)
     return decision
 

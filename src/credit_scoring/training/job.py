@@ -9,6 +9,7 @@ from typing import Any
 
 from mlflow.exceptions import MlflowException
 
+from credit_scoring.data import DataFileError, load_training_frame
 from credit_scoring.settings import Settings
 from credit_scoring.training.dataset import TrainingDataError
 from credit_scoring.training.train import Report, TrainingData, summary_lines, train
@@ -24,8 +25,6 @@ def with_options(settings: Settings, data: Path | None, rows: int | None, seed: 
 
 def load_data(settings: Settings, report: Report) -> TrainingData:
     """The real file when one is configured, else synthetic rows, with what identifies their origin."""
-    from credit_scoring.data import load_training_frame
-
     if settings.data_path is not None:
         report(f"loading {settings.data_path}")
     else:
@@ -53,7 +52,7 @@ def run_training_job(
     try:
         training_data = load_data(settings, report)
         outcome = train(training_data, settings, register=register, overrides=chosen, report=report)
-    except (TrainingDataError, FileNotFoundError, ValueError) as error:
+    except (DataFileError, TrainingDataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return USER_ERROR
     except MlflowException as error:

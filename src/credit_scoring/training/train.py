@@ -198,8 +198,8 @@ class _RunRecord:
 
 def log_and_register(run: _RunRecord, register: bool, report: Report) -> TrainingOutcome:
     """Log the run (params, lineage, metrics, plots, data, profile, model) then register the model."""
-    experiment_id = configure_tracking(run.settings)
     report(f"logging to MLflow at {run.settings.tracking_uri}")
+    experiment_id = configure_tracking(run.settings)
     commit = git_commit()
     with mlflow.start_run(experiment_id=experiment_id, description=run_summary(run)) as active:
         mlflow.set_tags(lineage_tags(run, commit))
@@ -211,7 +211,8 @@ def log_and_register(run: _RunRecord, register: bool, report: Report) -> Trainin
     version = None
     if register:
         tags = version_tags(run, commit, active.info.run_id)
-        version = register_version(model_uri, run.settings, tags, run_summary(run, commit)).version
+        registered = register_version(model_uri, run.settings, tags, run_summary(run, commit))
+        version = str(registered.version)  # MLflow returns an int here and a str elsewhere
         report(f"registered {run.settings.model_name} version {version}")
     return TrainingOutcome(
         run_id=active.info.run_id,
