@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
@@ -19,6 +22,7 @@ __all__ = [
     "load_applications",
     "load_training_frame",
     "write_applications",
+    "write_synthetic_file",
 ]
 
 DataSource = Literal["real", "synthetic"]
@@ -36,3 +40,21 @@ def load_training_frame(settings: Settings) -> tuple[pd.DataFrame, DataSource]:
         return load_applications(settings.data_path), "real"
     log.info("generating %d synthetic rows (seed %d)", settings.synthetic_rows, settings.seed)
     return generate_applications(settings.synthetic_rows, seed=settings.seed), "synthetic"
+
+
+def write_synthetic_file(n_rows: int, path: Path, seed: int, report: Callable[[str], None]) -> Path:
+    """Generate ``n_rows`` applications and write them as application_train.csv, reporting progress."""
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{path} is a directory; give a file name such as {path / 'application_train.csv'}"
+        )
+    started = time.perf_counter()
+    report(f"generating {n_rows:,} synthetic applications (seed {seed})")
+    frame = generate_applications(n_rows, seed=seed)
+    report(f"generated in {time.perf_counter() - started:.1f} s; default rate {frame['TARGET'].mean():.2%}")
+    write_applications(
+        frame, path, progress=lambda done, total: report(f"writing {path}: {done / total:.0%}")
+    )
+    size, elapsed = path.stat().st_size / 1e6, time.perf_counter() - started
+    report(f"wrote {n_rows:,} rows x {frame.shape[1]} columns ({size:.1f} MB) in {elapsed:.1f} s")
+    return path
