@@ -7,22 +7,16 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
 from credit_scoring.schema import ID_COLUMN, example_application
 from tests.support.registry import TinyRegistration, pyfunc_probabilities
+from tests.support.tiny_model import as_json_rows
 
 pytestmark = pytest.mark.integration
 
 EXAMPLE = example_application()
-
-
-def as_json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Table rows as a client sends them: JSON numbers and strings, null for missing values."""
-    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows]
 
 
 def test_score_answers_the_contract(api_client: TestClient, registered_model: TinyRegistration) -> None:

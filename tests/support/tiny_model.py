@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
@@ -21,3 +24,9 @@ def fit_tiny_pipeline(frame: pd.DataFrame, seed: int = 0) -> Pipeline:
     """The production Pipeline (FeatureBuilder + monotone LightGBM) fitted in under a second."""
     model = build_model(classifier_params(TINY_PARAMS, seed=seed))
     return model.fit(frame.drop(columns=[TARGET_COLUMN]), frame[TARGET_COLUMN])
+
+
+def as_json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Table rows as an API client sends them: JSON numbers and strings, null for missing values."""
+    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows]

@@ -68,6 +68,10 @@ def test_a_configured_key_is_required_on_the_api(keyed_client: TestClient) -> No
     assert wrong.status_code == 401
     assert wrong.json()["error"].startswith("wrong API key")
     assert keyed_client.post("/score", content=b"{}", headers={"X-API-Key": KEY}).status_code == 200
+    bearer = {"Authorization": f"Bearer {KEY}"}  # what bentoml.SyncHTTPClient(token=...) sends
+    assert keyed_client.post("/score", content=b"{}", headers=bearer).status_code == 200
+    basic = {"Authorization": f"Basic {KEY}"}
+    assert keyed_client.post("/score", content=b"{}", headers=basic).status_code == 401
 
 
 def test_probes_stay_open_with_a_key(keyed_client: TestClient) -> None:

@@ -40,8 +40,18 @@ def is_open_path(path: str) -> bool:
     return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
+def presented_key(scope: Mapping[str, Any]) -> bytes:
+    """The key a client sent: header X-API-Key, or ``Authorization: Bearer`` (what bentoml clients send)."""
+    key = _header(scope, API_KEY_HEADER.encode())
+    if key:
+        return key
+    authorization = _header(scope, b"authorization") or b""
+    scheme, _, token = authorization.partition(b" ")
+    return token.strip() if scheme.lower() == b"bearer" else b""
+
+
 class ApiKeyGuard:
-    """401 unless header X-API-Key matches the configured key; no key configured means the API is open."""
+    """401 unless the request carries the configured key; no key configured means the API is open."""
 
     def __init__(self, app: ASGIApp, api_key: Callable[[], str | None]) -> None:
         self.app = app
@@ -52,14 +62,14 @@ class ApiKeyGuard:
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if self.expected is None or scope["type"] != "http" or is_open_path(scope["path"]):
             return await self.app(scope, receive, send)
-        given = _header(scope, API_KEY_HEADER.encode()) or b""
+        given = presented_key(scope)
         if hmac.compare_digest(given, self.expected):
             return await self.app(scope, receive, send)
         reason = "missing" if not given else "wrong"
         await send_json(
             send,
             401,
-            {"error": f"{reason} API key: send the key in the X-API-Key header"},
+            {"error": f"{reason} API key: send it in the X-API-Key header (or Authorization: Bearer)"},
             [(b"www-authenticate", b'ApiKey header="X-API-Key"')],
         )
 

@@ -1,0 +1,105 @@
+"""Serve the latest built Bento on a port and print how to call it (curl example, Swagger URL)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import bentoml
+import httpx
+
+from credit_scoring.serving.bento_build import BENTO_NAME
+from credit_scoring.serving.launcher import (
+    ServerExited,
+    curl_example,
+    start_server,
+    stop_server,
+    wait_until_ready,
+    write_example_request,
+)
+from credit_scoring.settings import get_settings
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=(
+            "Serve a Bento built by bento/build.py with `bentoml serve` (no MLflow needed), wait until it is "
+            "ready, then print the Swagger URL and a curl example. Runs until Ctrl+C. The API key, if any, "
+            "comes from CREDIT_API_KEY; the stores from BENTOML_HOME (default ~/bentoml)."
+        )
+    )
+    parser.add_argument("--port", type=int, default=3000, help="HTTP port (default: %(default)s).")
+    parser.add_argument(
+        "--host", default="0.0.0.0", help="Interface to listen on (default: %(default)s, all interfaces)."
+    )
+    parser.add_argument(
+        "--bento",
+        default=f"{BENTO_NAME}:latest",
+        help="Bento tag to serve (default: %(default)s, the newest build).",
+    )
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=120.0,
+        help="Seconds to wait for /readyz before giving up (default: %(default)s).",
+    )
+    return parser.parse_args(argv)
+
+
+def describe(bento: bentoml.Bento, base_url: str, request_file: Path, keyed: bool) -> str:
+    labels = bento.info.labels
+    return "\n".join(
+        [
+            f"Serving Bento {bento.tag} (model {labels.get('model_tag', '?')}, "
+            f"registry version {labels.get('model_version', '?')}) on {base_url}",
+            f"  Swagger UI : {base_url}/",
+            f"  OpenAPI    : {base_url}/docs.json",
+            f"  Probes     : {base_url}/livez  {base_url}/readyz",
+            f"  Try it     : {curl_example(base_url, request_file, keyed)}",
+            "  API key    : " + ("required (X-API-Key)" if keyed else "off (CREDIT_API_KEY turns it on)"),
+        ]
+    )
+
+
+def example_answer(base_url: str, request_file: Path) -> str:
+    try:
+        answer = httpx.post(f"{base_url}/score", content=request_file.read_bytes(), timeout=10)
+    except httpx.HTTPError as error:
+        return f"request failed: {error}"
+    return f"HTTP {answer.status_code} {answer.text}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+    settings = get_settings()
+    try:
+        bento = bentoml.bentos.get(args.bento)
+    except bentoml.exceptions.NotFound:
+        print(f"error: no Bento {args.bento} in the store; build one first: make build", file=sys.stderr)
+        return 2
+    base_url = f"http://localhost:{args.port}"
+    request_file = write_example_request(settings.data_root / "serving" / "example_request.json")
+    print(f"starting bentoml serve {bento.tag} on port {args.port} ...", flush=True)
+    process = start_server(str(bento.tag), args.port, args.host)
+    try:
+        waited = wait_until_ready(base_url, process, args.ready_timeout)
+        keyed = settings.api_key is not None
+        print(f"ready in {waited:.1f}s\n" + describe(bento, base_url, request_file, keyed), flush=True)
+        if not keyed:
+            print(f"  Example answer: {example_answer(base_url, request_file)}", flush=True)
+        print("Press Ctrl+C to stop.", flush=True)
+        return process.wait()
+    except (ServerExited, TimeoutError) as error:
+        print(f"error: {error} (is port {args.port} free? see the log above)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_server(process)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
