@@ -69,8 +69,11 @@ def distribution_figure(
 ) -> Figure:
     """Reference against production for one column: step histograms, or paired bars for categories."""
     table = distribution_table(reference, production, column)
-    figure = Figure(figsize=(6.4, 3.6), layout="constrained")
+    # Fixed margins: a layout engine would draw every figure twice, which dominates the report's run time.
+    figure = Figure(figsize=(6.4, 3.6))
     axes = figure.subplots()
+    left = 0.32 if _is_categorical(column) else 0.12
+    figure.subplots_adjust(left=left, right=0.97, bottom=0.15, top=0.9)
     if _is_categorical(column):
         positions = np.arange(len(table))
         axes.barh(positions - 0.2, table["reference"], 0.4, label="reference")
