@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -303,6 +304,7 @@ def run_promotion_job(
     except RegistryError as error:
         print(f"error: {error}", file=sys.stderr)
         return USER_ERROR
+    _record_in_launching_run(decision)
     if not decision.promoted:
         print(
             f"refused: version {decision.candidate_version} stays out of production; {decision.reason}",
@@ -317,6 +319,25 @@ def run_promotion_job(
 # MLflow 3's server also starts a pool of background job workers (GenAI evaluation jobs), unused here: they
 # slow the start-up and outlive the server when it is killed.
 UI_ENVIRONMENT = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+def _record_in_launching_run(decision: PromotionDecision) -> None:
+    """Under `mlflow run . -e promote`, the run MLflow opened for the job records the decision as well."""
+    if not os.environ.get("MLFLOW_RUN_ID"):
+        return
+    with mlflow.start_run():
+        mlflow.set_tags(
+            {
+                "promotion_decision": decision.outcome,
+                "candidate_version": decision.candidate_version,
+                "compared_with_version": decision.champion_version or "none",
+            }
+        )
+        for role, evaluation in (("candidate", decision.candidate), ("champion", decision.champion)):
+            if evaluation is not None:
+                mlflow.log_metrics(
+                    {f"{role}_cost": evaluation.business_cost, f"{role}_auc": evaluation.roc_auc}
+                )
 
 
 def ui_command(settings: Settings, host: str, port: int) -> list[str]:
