@@ -48,7 +48,7 @@ def test_record_defaults_and_normalisation() -> None:
     assert record.timestamp.tzinfo == UTC
     assert len(record.request_id) == 32 and record.request_id != _record().request_id
     assert record.succeeded and record.error_kind is None
-    assert "SK_ID_CURR" not in record.inputs and "TARGET" not in record.inputs
+    assert "SK_ID_CURR" not in record.to_dict()["inputs"] and "TARGET" not in record.to_dict()["inputs"]
     assert record.to_dict()["timestamp"] == "2026-01-22T04:00:00+00:00"
 
 

@@ -7,7 +7,7 @@ import hmac
 import math
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -54,8 +54,10 @@ class RequestRecord:
     """What the service knows about one scored (or refused) application.
 
     A batch request yields one record per application, all sharing the ``request_id``. ``client_ref``
-    is the output of :func:`pseudonymise`, never the raw ``SK_ID_CURR``; ``inputs`` go through
-    :func:`storable_inputs` so a raw id sent in the body is dropped too. ``error_kind`` is None on success.
+    is the output of :func:`pseudonymise`, never the raw ``SK_ID_CURR``. ``inputs`` are kept as given
+    (no copy on the request path) and pass through :func:`storable_inputs` whenever they leave the
+    process (store, ``to_dict``), so a raw id sent in the body is never written. ``error_kind`` is None
+    on success.
     """
 
     endpoint: str
@@ -78,8 +80,8 @@ class RequestRecord:
             raise ValueError("RequestRecord.timestamp must be timezone-aware (UTC)")
         if self.error_kind is not None and self.error_kind not in ERROR_KINDS:
             raise ValueError(f"error_kind must be one of {ERROR_KINDS}, got {self.error_kind!r}")
-        object.__setattr__(self, "timestamp", self.timestamp.astimezone(UTC))
-        object.__setattr__(self, "inputs", storable_inputs(self.inputs))
+        if self.timestamp.tzinfo is not UTC:
+            object.__setattr__(self, "timestamp", self.timestamp.astimezone(UTC))
 
     @property
     def succeeded(self) -> bool:
@@ -87,6 +89,7 @@ class RequestRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (timestamp as ISO 8601 UTC), e.g. for a JSON log line."""
-        row = asdict(self)
+        row = {name: getattr(self, name) for name in self.__dataclass_fields__}
         row["timestamp"] = self.timestamp.isoformat()
+        row["inputs"] = storable_inputs(self.inputs)
         return row

@@ -20,7 +20,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
-from credit_scoring.monitoring.records import RequestRecord
+from credit_scoring.monitoring.records import RequestRecord, storable_inputs
 
 metadata = sa.MetaData()
 
@@ -83,7 +83,8 @@ def _naive_utc(moment: datetime) -> datetime:
 def _row(record: RequestRecord) -> dict[str, Any]:
     row = {name: getattr(record, name) for name in RECORD_COLUMNS}
     row["timestamp"] = _naive_utc(record.timestamp)
-    row["inputs"] = None if record.inputs is None else json.dumps(record.inputs, allow_nan=False)
+    inputs = storable_inputs(record.inputs)  # here, in the writer thread, not on the request path
+    row["inputs"] = None if inputs is None else json.dumps(inputs, allow_nan=False)
     return row
 
 
