@@ -28,6 +28,8 @@ def start_server(
     tag: str, port: int, host: str = "0.0.0.0", env: Mapping[str, str] | None = None, log: Path | None = None
 ) -> subprocess.Popen:
     """Start serving a Bento in the background; stdout and stderr go to ``log`` (or are inherited)."""
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
     output = log.open("ab") if log is not None else None
     return subprocess.Popen(
         serve_command(tag, port, host),
