@@ -21,7 +21,7 @@ export WHYLOGS_NO_ANALYTICS := 1
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data train promote mlflow-ui build serve demo demo-stop test test-fast lint \
+.PHONY: help venv system-deps data train promote mlflow-ui build serve demo demo-stop test test-fast lint \
         simulate drift-report monitor profile bench container-test clean
 
 help: ## List the targets
@@ -62,8 +62,8 @@ demo-stop: ## Stop the processes `make demo` started
 simulate: venv ## Replay applications against the running API (SCENARIO=normal|drift|bad-inputs|burst)
 	$(PY) monitor_app/simulate.py --scenario $(SCENARIO) --rate $(RATE) --duration $(DURATION) --port $(PORT)
 
-drift-report: venv ## Compare production profiles with the training reference; exit 1 if an alert fires
-	$(PY) monitor_app/drift_report.py
+drift-report: venv ## Compare production profiles with the reference; exit 1 on alert (START="last 1h")
+	$(PY) monitor_app/drift_report.py $(if $(START),--start "$(START)")
 
 monitor: venv ## Start the Streamlit monitor on MONITOR_PORT
 	$(BIN)/streamlit run monitor_app/app.py --server.port $(MONITOR_PORT) --server.headless true
@@ -77,7 +77,10 @@ bench: venv ## Run the benchmark and regenerate profiling/REPORT.md
 lint: venv ## ruff
 	$(BIN)/ruff check .
 
-test: venv ## The whole test suite (unit, integration, end-to-end)
+system-deps: ## Install the Debian packages the tests use (chromium, postgresql, wrk) when root
+	bash deploy/system_deps.sh
+
+test: venv system-deps ## The whole test suite (unit, integration, end-to-end)
 	$(BIN)/pytest
 
 test-fast: venv ## Unit tests only
