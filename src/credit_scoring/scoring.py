@@ -9,7 +9,8 @@ from typing import Any, Literal
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from credit_scoring.features import FeatureBuilder, build_features_from_records
+from credit_scoring.fastpath.vectorise import RecordVectoriser
+from credit_scoring.features import FeatureBuilder
 
 Decision = Literal["grant", "refuse"]
 FEATURES_STEP = "features"
@@ -74,14 +75,16 @@ class Scorer:
         self.version = str(version)
         self.name = name
         self._features = pipeline.named_steps[FEATURES_STEP]
+        # For the project's own (stateless) FeatureBuilder, the record vectoriser builds the identical
+        # matrix with less Python per request (parity-tested in fastpath); any other step runs as fitted.
+        self._vectoriser = RecordVectoriser() if type(self._features) is FeatureBuilder else None
         self._booster = _booster_of(pipeline)
         self.feature_names: tuple[str, ...] = tuple(self._features.get_feature_names_out())
 
     def features(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """The model's input matrix for request records (dicts keyed by Kaggle column name)."""
-        if type(self._features) is FeatureBuilder:
-            # Exactly what FeatureBuilder.transform does for records, minus sklearn's set_output wrapper.
-            return build_features_from_records(records)
+        if self._vectoriser is not None:
+            return self._vectoriser.transform(records)
         return self._features.transform(records)
 
     def probabilities(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
