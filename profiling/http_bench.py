@@ -62,6 +62,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="auto",
         help="Load generator (auto: wrk if installed).",
     )
+    parser.add_argument(
+        "--bentoml-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="BentoML config override for the server this script starts (repeatable), e.g. "
+        "services.credit_scoring.workers=1 or services.credit_scoring.logging.access.enabled=true.",
+    )
     parser.add_argument("--out", type=Path, help="JSON result file (default: var/profiling/http_bench.json).")
     return parser.parse_args(argv)
 
@@ -161,6 +169,7 @@ def environment(args: argparse.Namespace, base_url: str) -> dict:
         "bento": args.bento if not args.url else "external",
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "load_average_at_start": os.getloadavg(),
+        "bentoml_config_overrides": args.bentoml_config,
         "warmup_s": args.warmup,
         "duration_s": args.duration,
     }
@@ -177,7 +186,10 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         print(f"starting bentoml serve {args.bento} on port {port} ...", flush=True)
-        process = start_server(args.bento, port, host="127.0.0.1", log=out.with_suffix(".serve.log"))
+        env = dict(os.environ)
+        if args.bentoml_config:
+            env["BENTOML_CONFIG_OPTIONS"] = " ".join(args.bentoml_config)
+        process = start_server(args.bento, port, host="127.0.0.1", env=env, log=out.with_suffix(".serve.log"))
         server_pid = process.pid
     try:
         if process is not None:
