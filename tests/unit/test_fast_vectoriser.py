@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 
 from credit_scoring.data.synthetic import generate_applications
-from credit_scoring.fastpath.benchmark import request_records
-from credit_scoring.fastpath.vectorise import RecordVectoriser
+from credit_scoring.fastpath.vectorise import RecordVectoriser, frame_features, request_records
 from credit_scoring.features import FEATURE_NAMES, build_features, build_features_from_records
 from credit_scoring.schema import EMPLOYED_SENTINEL, INPUT_COLUMNS, example_application
 from credit_scoring.validation import Application, application_to_record
@@ -79,3 +78,16 @@ def test_text_in_a_numeric_field_fails_like_encode_records(records: list[dict[st
         build_features_from_records(bad)
     with pytest.raises(ValueError):
         RecordVectoriser().transform(bad)
+
+
+def test_frame_features_equal_build_features(frame: pd.DataFrame) -> None:
+    inputs = frame.loc[:, list(INPUT_COLUMNS)]
+    _same(frame_features(inputs), build_features(inputs))
+
+
+def test_frame_features_on_untyped_columns_and_unseen_levels(frame: pd.DataFrame) -> None:
+    odd = frame.loc[:, list(INPUT_COLUMNS)].head(6).astype(object)
+    odd["CODE_GENDER"] = ["F", None, "Q", np.nan, "M", 3]
+    odd["AMT_CREDIT"] = ["1000.5", None, "text", 2.0, np.nan, 7]
+    odd["DAYS_EMPLOYED"] = EMPLOYED_SENTINEL
+    _same(frame_features(odd), build_features(odd))

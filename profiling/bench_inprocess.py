@@ -1,0 +1,87 @@
+"""In-process latency and throughput of every scoring engine: `python profiling/bench_inprocess.py --help`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=False)
+USER_ERROR = 2
+
+
+@app.command()
+def main(
+    out: Annotated[
+        Path | None, typer.Option(help="Write the JSON result here (default: print it on stdout).")
+    ] = None,
+    model_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="MLflow model to measure, e.g. models:/credit-scoring@production (MLFLOW_TRACKING_URI "
+            "or the project's store). Omitted: train one in process on synthetic rows."
+        ),
+    ] = None,
+    train_rows: Annotated[
+        int, typer.Option(min=2_000, help="Synthetic rows to train the in-process model on.")
+    ] = 20_000,
+    seed: Annotated[int, typer.Option(help="Seed of the training data, split and model.")] = 42,
+    iterations: Annotated[
+        int, typer.Option(min=100, help="Timed calls per single-application path.")
+    ] = 5_000,
+    baseline_iterations: Annotated[
+        int, typer.Option(min=50, help="Timed calls of the slow predict_proba baseline.")
+    ] = 300,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed calls before each timed loop.")] = 200,
+    batch_rows: Annotated[
+        int, typer.Option(min=1_000, help="Applications scored by each batch path.")
+    ] = 100_000,
+    batch_repeats: Annotated[
+        int, typer.Option(min=1, help="Runs per batch path (the best one gives rows/s).")
+    ] = 3,
+) -> None:
+    """Time, in this process and in one run, the request-dict-to-probability paths (sklearn predict_proba
+    baseline, LightGBM booster, ONNX Runtime, the optimised path with and without validation) and the
+    batch throughput of each engine, and check ONNX parity on the batch rows."""
+    # Imported here so that --help answers at once instead of after loading LightGBM and ONNX Runtime.
+    from credit_scoring.fastpath.benchmark import BenchConfig, bench_model, run_inprocess_benchmark
+
+    started = time.perf_counter()
+
+    def report(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr)
+
+    config = BenchConfig(
+        iterations=iterations,
+        baseline_iterations=baseline_iterations,
+        warmup=warmup,
+        batch_rows=batch_rows,
+        batch_repeats=batch_repeats,
+    )
+    if model_uri is None:
+        model = bench_model(None, train_rows, seed, report)
+    else:
+        try:
+            model = bench_model(model_uri, train_rows, seed, report)
+        except Exception as error:  # MLflow raises several types for a wrong URI or an empty store
+            message = f"error: cannot load {model_uri}: {error}"
+            print(
+                f"{message}\nRegister one (make train) or omit --model-uri to train in process.",
+                file=sys.stderr,
+            )
+            raise typer.Exit(USER_ERROR) from None
+    result = run_inprocess_benchmark(model, config, report)
+    text = json.dumps(result, indent=2)
+    if out is None:
+        print(text)
+    else:
+        out.write_text(text + "\n")
+        report(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    app()
