@@ -20,9 +20,11 @@ from credit_scoring.monitoring.profiles import PROBABILITY_COLUMN, read_profile
 from credit_scoring.registry import (
     EVALUATION_ARTIFACT,
     REFERENCE_PROFILE_ARTIFACT,
+    RegistryError,
     configure_tracking,
     evaluation_frame,
     promote,
+    ui_command,
     version_by_alias,
 )
 from credit_scoring.schema import ID_COLUMN, INPUT_COLUMNS, TARGET_COLUMN
@@ -233,3 +235,24 @@ def test_the_evaluation_table_is_parquet_with_original_row_positions(good: Train
     held_out = evaluation_frame(good.run_id)
     assert isinstance(held_out.index, pd.Index) and held_out.index.is_unique
     assert held_out.index.max() < ROWS
+
+
+def test_train_cli_shows_progress_and_a_summary_and_reports_a_bad_file(settings: Settings) -> None:
+    versions_before = len(MlflowClient().search_model_versions(f"name = '{settings.model_name}'"))
+    done = _cli("train.py", "--rows", "1500", "--seed", "3", "--no-register", "--n-estimators", "30")
+    assert done.returncode == 0, done.stderr
+    for line in ("fitting LightGBM", "ROC-AUC (test)", "cost (test)", "threshold", "not registered"):
+        assert line in done.stdout
+    assert len(MlflowClient().search_model_versions(f"name = '{settings.model_name}'")) == versions_before
+    missing = _cli("train.py", "--data", "/nowhere/application_train.csv")
+    assert missing.returncode == 2 and "application_train.csv" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_the_ui_serves_the_same_store_and_refuses_a_remote_one(settings: Settings) -> None:
+    command = ui_command(settings, "127.0.0.1", 5999)
+    assert command[command.index("--backend-store-uri") + 1] == settings.tracking_uri
+    assert command[command.index("--default-artifact-root") + 1] == settings.artifact_location
+    remote = settings.model_copy(update={"tracking_uri_override": "http://mlflow.example:5000"})
+    with pytest.raises(RegistryError, match="server already"):
+        ui_command(remote, "127.0.0.1", 5999)
