@@ -1,0 +1,211 @@
+"""Streamlit monitor of the scoring API (`make monitor`): lays out what monitoring.dashboard computes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import streamlit as st
+
+from credit_scoring.monitoring import dashboard as board
+from credit_scoring.monitoring.config import MonitoringSettings, get_monitoring_settings
+from credit_scoring.monitoring.job import UsageError, resolve_reference
+from credit_scoring.monitoring.plots import distribution_figure
+from credit_scoring.monitoring.profiles import read_profile
+from credit_scoring.settings import get_settings
+
+
+@st.cache_data(ttl=board.REFRESH_S, show_spinner="Reading the request log...")
+def cached_records(url: str, start: datetime | None, end: datetime):
+    return board.load_records(url, start, end)
+
+
+@st.cache_data(ttl=board.REFRESH_S, show_spinner=False)
+def cached_count(url: str) -> int:
+    return board.stored_count(url)
+
+
+@st.cache_resource(ttl=300, show_spinner="Loading the training reference profile...")
+def cached_reference(path: Path | None, data_root: Path):
+    """(profile, label) of the training reference, or (None, why it is missing)."""
+    try:
+        found = resolve_reference(path, get_settings(), data_root / "monitoring" / "reference-cache")
+        return read_profile(found.path), found.label
+    except (UsageError, OSError) as error:
+        return None, str(error)
+
+
+@st.cache_resource(ttl=board.REFRESH_S, show_spinner="Merging the production profiles...")
+def cached_snapshot(
+    url: str, profile_dir: Path, minutes: int, start, end, reference_key, _reference, _limits
+):
+    records = cached_records(url, start, end)
+    production = board.production_profile(profile_dir, start, end, minutes)
+    snapshot = board.build_snapshot(records, production, _reference, _limits, start, end, reference_key)
+    return snapshot, production
+
+
+def sidebar(monitoring: MonitoringSettings, reference_label: str) -> str:
+    with st.sidebar:
+        st.header("Time range")
+        label = st.selectbox("Show requests from", list(board.RANGES), index=1, key="range")
+        if st.button("Refresh now", help=f"Data is otherwise reused for {board.REFRESH_S} s"):
+            st.cache_data.clear()
+            cached_snapshot.clear()
+        st.caption(f"Request store: `{monitoring.store_url}`")
+        st.caption(f"Profiles: `{monitoring.profiles_path}`")
+        st.caption(f"Reference: {reference_label}")
+    return label
+
+
+def headline_panel(snapshot: board.Snapshot, limits) -> None:
+    st.subheader("Alerts")
+    shown, more = board.split_alerts(snapshot.reasons)
+    for reason in shown:
+        st.error(reason, icon=":material/warning:")
+    if more:
+        with st.expander(f"{len(more)} more alert(s)"):
+            st.markdown("\n".join(f"- {reason}" for reason in more))
+    if not shown:
+        st.success("No alert in this range: traffic, latency, errors and inputs are within their limits.")
+    for column, metric in zip(st.columns(5), board.headline(snapshot, limits), strict=True):
+        column.metric(
+            metric.label,
+            metric.value,
+            metric.delta,
+            delta_color="red" if metric.alert else "gray",
+            delta_arrow="off",
+            help=metric.help or None,
+            border=True,
+        )
+
+
+def chart(draw, frame, **options) -> None:
+    """A Streamlit chart of the frame with each series in its usual colour (nothing drawn when empty)."""
+    if not frame.empty:
+        draw(frame, color=board.colours(frame), **options)
+
+
+def traffic_panels(records, freq: str) -> None:
+    st.header("Traffic and latency")
+    left, right = st.columns(2)
+    left.subheader("Request volume")
+    chart(left.bar_chart, board.volume_over_time(records, freq), y_label="requests", stack=True)
+    right.subheader("Error rate")
+    chart(right.line_chart, board.error_rate_over_time(records, freq), y_label="% of requests")
+    left, right = st.columns(2)
+    left.subheader("Latency p50 / p95 / p99")
+    chart(left.line_chart, board.latency_over_time(records, freq), y_label="ms (whole request)")
+    right.subheader("Model inference time")
+    chart(right.line_chart, board.inference_over_time(records, freq), y_label="ms (model only)")
+
+
+def score_panels(snapshot: board.Snapshot, reference, freq: str) -> None:
+    st.header("Scores and decisions")
+    left, right = st.columns(2)
+    left.subheader("Score distribution")
+    scores = snapshot.records["probability"]
+    chart(left.bar_chart, board.score_distribution(scores, reference), y_label="share", stack=False)
+    if reference is None:
+        left.caption("No reference profile: production scores only.")
+    right.subheader("Decision rate")
+    chart(right.line_chart, board.refusal_rate_over_time(snapshot.records, freq), y_label="%")
+
+
+def drift_panels(snapshot: board.Snapshot, reference, production, limits, reference_label: str) -> None:
+    st.header("Feature drift")
+    if snapshot.report is None:
+        st.warning(f"Drift cannot be assessed without the training reference profile: {reference_label}")
+        return
+    if production is None:
+        st.info("No production profile in this range yet: the service writes them every 30 s.")
+        return
+    report = snapshot.report
+    st.caption(board.drift_caption(report))
+    table = board.style_drift_table(board.drift_table(report.features), limits)
+    status_width = {"status": st.column_config.TextColumn(width=150)}
+    st.dataframe(table, hide_index=True, height=320, column_config=status_width)
+    columns = board.top_features(report.features)
+    st.subheader("Most drifted features against the reference")
+    by_name = {f.column: f for f in report.features}
+    for slot, column in zip(st.columns(2) * 2, columns, strict=False):
+        subtitle = f"{board.drift_status(by_name[column])}, Hellinger {by_name[column].hellinger or 0:.2f}"
+        slot.pyplot(distribution_figure(reference, production, column, subtitle), clear_figure=False)
+
+
+def quality_panels(snapshot: board.Snapshot) -> None:
+    st.header("Data quality")
+    left, right = st.columns([2, 1])
+    left.subheader("Inputs breaking the schema")
+    table = board.quality_table(snapshot.quality)
+    if table.empty:
+        left.success("No input broke the schema's rules in this range.")
+    else:
+        left.dataframe(table, hide_index=True)
+    right.subheader("Refused requests by kind")
+    kinds = board.error_kinds_table(snapshot.operations)
+    if kinds.empty:
+        right.success("No refused request.")
+    else:
+        right.dataframe(kinds, hide_index=True)
+
+
+def service_panels(snapshot: board.Snapshot, health: board.Health, now: datetime) -> None:
+    st.header("Model versions and pipeline health")
+    st.subheader("Model versions seen")
+    st.dataframe(board.versions_table(snapshot.records), hide_index=True)
+    st.subheader("Request log")
+    stored, record, profile, workers = st.columns(4)
+    stored.metric("Stored records", f"{health.stored_records:,}", border=True)
+    record.metric("Last record written", board.age(health.last_record, now), border=True)
+    profile.metric("Last profile written", board.age(health.last_profile_write, now), border=True)
+    workers.metric("Workers profiling", health.workers, border=True)
+    st.caption(
+        f"{health.profile_lag} scored record(s) of this range are not yet in a written profile "
+        "(the service checkpoints its profiles every 30 s)."
+    )
+
+
+def main() -> None:
+    st.set_page_config(page_title="Credit scoring monitor", page_icon=":material/monitoring:", layout="wide")
+    st.title("Credit scoring monitor")
+    settings, monitoring, options = get_settings(), get_monitoring_settings(), board.DashboardSettings()
+    limits = monitoring.thresholds()
+    reference, reference_label = cached_reference(options.reference_profile, settings.data_root)
+    label = sidebar(monitoring, reference_label)
+    url = monitoring.store_url
+    stored = cached_count(url)
+    if stored == 0:
+        st.info(board.NO_TRAFFIC)
+        return
+    now = datetime.now(UTC)
+    start, end = board.time_bounds(label, board.ceil_time(now, board.REFRESH_S))
+    snapshot, production = cached_snapshot(
+        url,
+        monitoring.profiles_path,
+        monitoring.window_minutes,
+        start,
+        end,
+        reference_label,
+        reference,
+        limits,
+    )
+    if snapshot.empty:
+        st.warning(
+            f"No request in the {label}: {stored:,} stored records are older. Pick a wider time range."
+        )
+        return
+    freq = board.bucket_for(start or snapshot.records["timestamp"].min().to_pydatetime(), end)
+    headline_panel(snapshot, limits)
+    traffic_panels(snapshot.records, freq)
+    score_panels(snapshot, reference, freq)
+    drift_panels(snapshot, reference, production, limits, reference_label)
+    quality_panels(snapshot)
+    profile_start = board.profile_range_start(start, monitoring.window_minutes)
+    health = board.pipeline_health(stored, snapshot.records, monitoring.profiles_path, profile_start,
+                                   snapshot.profiled_rows)  # fmt: skip
+    service_panels(snapshot, health, now)
+
+
+if __name__ == "__main__":
+    main()
