@@ -30,6 +30,13 @@ def main(
         int, typer.Option(min=2_000, help="Synthetic rows to train the in-process model on.")
     ] = 20_000,
     seed: Annotated[int, typer.Option(help="Seed of the training data, split and model.")] = 42,
+    trees: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Train exactly this many trees (no early stopping) to see how engines scale with size.",
+        ),
+    ] = None,
     iterations: Annotated[
         int, typer.Option(min=100, help="Timed calls per single-application path.")
     ] = 5_000,
@@ -63,10 +70,10 @@ def main(
         batch_repeats=batch_repeats,
     )
     if model_uri is None:
-        model = bench_model(None, train_rows, seed, report)
+        model = bench_model(None, train_rows, seed, report, trees)
     else:
         try:
-            model = bench_model(model_uri, train_rows, seed, report)
+            model = bench_model(model_uri, train_rows, seed, report, trees)
         except Exception as error:  # MLflow raises several types for a wrong URI or an empty store
             message = f"error: cannot load {model_uri}: {error}"
             print(

@@ -28,13 +28,20 @@ def main(
         int, typer.Option(min=2_000, help="Synthetic rows to train the in-process model on.")
     ] = 20_000,
     seed: Annotated[int, typer.Option(help="Seed of the training data, split and model.")] = 42,
+    trees: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Train exactly this many trees (no early stopping) to see how engines scale with size.",
+        ),
+    ] = None,
     requests: Annotated[
-        int, typer.Option(min=100, help="Requests profiled per path (current and optimised).")
+        int, typer.Option(min=100, help="Requests profiled per path (stock and optimised).")
     ] = 2_000,
 ) -> None:
     """Run the /score handler's stages (parse + validate, record, features, model, response) for many
-    requests, on today's path (stock features, LightGBM booster) and the optimised one (fast vectoriser,
-    ONNX Runtime); write per-stage p50/p99, cProfile's top functions and pyinstrument's call tree."""
+    requests, on the stock path (build_features_from_records, LightGBM booster) and the optimised one
+    (fast vectoriser, ONNX Runtime); write per-stage p50/p99, cProfile's top functions, pyinstrument tree."""
     # Imported here so that --help answers at once instead of after loading LightGBM and ONNX Runtime.
     from credit_scoring.data.synthetic import generate_applications
     from credit_scoring.fastpath.benchmark import bench_model
@@ -47,7 +54,7 @@ def main(
         print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr)
 
     try:
-        model = bench_model(model_uri, train_rows, seed, report)
+        model = bench_model(model_uri, train_rows, seed, report, trees)
     except Exception as error:  # MLflow raises several types for a wrong URI or an empty store
         if model_uri is None:
             raise

@@ -84,12 +84,12 @@ def test_benchmark_result_has_stable_keys_and_is_json(model: BenchModel) -> None
 def test_profile_stages_give_the_same_answer_on_both_paths(model: BenchModel, records: list[dict]) -> None:
     paths, bodies = RequestPaths(model).paths(), request_bodies(records)
     for body in bodies:
-        current, optimised = run_path(paths["current"], body), run_path(paths["optimised"], body)
-        assert optimised.probability == pytest.approx(current.probability, abs=1e-5)
-        assert json.loads(optimised.response)["decision"] == json.loads(current.response)["decision"]
+        stock, optimised = run_path(paths["stock"], body), run_path(paths["optimised"], body)
+        assert optimised.probability == pytest.approx(stock.probability, abs=1e-5)
+        assert json.loads(optimised.response)["decision"] == json.loads(stock.response)["decision"]
     timings = measure_stages(paths, bodies, requests=40)
-    assert set(timings["current"]) == {"parse_validate", "record", "features", "model", "response", "total"}
+    assert set(timings["stock"]) == {"parse_validate", "record", "features", "model", "response", "total"}
     assert set(timings["optimised"]) == {"parse_validate", "features", "model", "response", "total"}
     text = profile_report(model, records, requests=40)
-    assert "== cProfile, optimised path" in text and "== pyinstrument, current path ==" in text
+    assert "== cProfile, optimised path" in text and "== pyinstrument, stock path ==" in text
     assert "model_onnx" in text and "model_native" in text

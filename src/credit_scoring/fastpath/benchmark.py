@@ -89,20 +89,27 @@ class BatchCase:
     run: Callable[[], Any]
 
 
-def train_bench_model(rows: int, seed: int, report: Report) -> BenchModel:
-    """Fit the production pipeline (training's parameters, early stopping) on synthetic rows, in process."""
+def train_bench_model(rows: int, seed: int, report: Report, trees: int | None = None) -> BenchModel:
+    """Fit the production pipeline on synthetic rows, in process: training's parameters and early stopping,
+    or exactly ``trees`` trees (no early stopping) to see how each engine scales with the model's size."""
     from credit_scoring.data.synthetic import generate_applications
     from credit_scoring.training.dataset import split_frame
     from credit_scoring.training.metrics import best_threshold
-    from credit_scoring.training.model import classifier_params
+    from credit_scoring.training.model import build_model, classifier_params
     from credit_scoring.training.train import fit_model, inputs
 
     report(f"training the bench model on {rows:,} synthetic rows (seed {seed})")
     split = split_frame(generate_applications(rows, seed), 0.2, 0.2, seed)
-    pipeline = fit_model(split, classifier_params(None, seed), report)
+    if trees is None:
+        pipeline = fit_model(split, classifier_params(None, seed), report)
+        how = "training's parameters and early stopping"
+    else:
+        pipeline = build_model(classifier_params({"n_estimators": trees}, seed))
+        pipeline.fit(inputs(split.train), split.train[TARGET_COLUMN])
+        how = f"training's parameters, exactly {trees} trees"
     scores = pipeline.predict_proba(inputs(split.validation))[:, 1]
     threshold = best_threshold(split.validation[TARGET_COLUMN].to_numpy(), scores, CostWeights())
-    source = f"trained in process on {rows:,} synthetic rows (seed {seed}), training's parameters"
+    source = f"trained in process on {rows:,} synthetic rows (seed {seed}), {how}"
     return BenchModel(pipeline, convert_classifier_to_onnx(pipeline), threshold, source)
 
 
@@ -117,9 +124,13 @@ def load_bench_model(model_uri: str, report: Report) -> BenchModel:
     return BenchModel(pipeline, convert_classifier_to_onnx(pipeline), threshold, model_uri)
 
 
-def bench_model(model_uri: str | None, train_rows: int, seed: int, report: Report) -> BenchModel:
+def bench_model(
+    model_uri: str | None, train_rows: int, seed: int, report: Report, trees: int | None = None
+) -> BenchModel:
     """The logged model at ``model_uri`` when given, else one trained in process on synthetic rows."""
-    return load_bench_model(model_uri, report) if model_uri else train_bench_model(train_rows, seed, report)
+    if model_uri:
+        return load_bench_model(model_uri, report)
+    return train_bench_model(train_rows, seed, report, trees)
 
 
 def latency(run: Callable[[Any], Any], pool: Sequence[Any], iterations: int, warmup: int) -> dict[str, Any]:
@@ -179,7 +190,7 @@ def single_cases(model: BenchModel, vectoriser: RecordVectoriser, dtypes: pd.Ser
             prepare=lambda r: pd.DataFrame([r]).astype(dtypes.to_dict()),
         ),
         "native_booster": Case(
-            "dict -> build_features_from_records -> booster.predict(num_threads=1) (today's Scorer)",
+            "dict -> build_features_from_records -> booster.predict(num_threads=1) (the stock service path)",
             lambda r: float(native.predict_proba(build_features_from_records([r]))[0]),
         ),
         "onnx_runtime": Case(

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
 from lightgbm import Booster, LGBMClassifier
 from sklearn.pipeline import Pipeline
 
 from credit_scoring.scoring import CLASSIFIER_STEP
+
+if TYPE_CHECKING:  # the onnx package is needed to export, not to serve (ONNX Runtime reads the bytes)
+    import onnx
 
 ONNX_INPUT = "features"
 ONNX_PROBABILITIES = "probabilities"
@@ -37,6 +39,7 @@ def classifier_of(model: Pipeline | LGBMClassifier) -> LGBMClassifier:
 def convert_classifier_to_onnx(model: Pipeline | LGBMClassifier, n_features: int | None = None) -> bytes:
     """The classifier as a serialised ONNX model: float32 ``features`` (n, n_features) in, ``probabilities``
     (n, 2) out, no ZipMap; thresholds re-rounded so every tree routes every float32 row as LightGBM does."""
+    import onnx
     import onnxmltools  # heavy import, only needed when exporting
     from onnxmltools.convert.common.data_types import FloatTensorType
 

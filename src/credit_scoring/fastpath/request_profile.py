@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from credit_scoring.fastpath.benchmark import BenchModel
 from credit_scoring.fastpath.engines import NativeScorer, OnnxScorer
 from credit_scoring.fastpath.vectorise import RecordVectoriser
+from credit_scoring.features import build_features_from_records
 from credit_scoring.schema import ID_COLUMN
 from credit_scoring.scoring import Score, Scorer, decide
 from credit_scoring.serving.api_models import ScoreRequest, score_response
@@ -43,7 +44,7 @@ Stage = tuple[str, Callable[[RequestState], None]]
 
 
 class RequestPaths:
-    """The /score handler's steps, as the service runs them today and on the optimised path.
+    """The /score handler's steps, on the stock path and on the optimised one.
 
     Each stage is what the service does for one request: BentoML validates the body into the request
     model, the handler builds the record, the features and the probability, and returns the response
@@ -63,7 +64,7 @@ class RequestPaths:
         state.record = application_to_record(state.application)
 
     def features_stock(self, state: RequestState) -> None:
-        state.features = self.scorer.features([state.record])
+        state.features = build_features_from_records([state.record])
 
     def features_fast(self, state: RequestState) -> None:
         state.features = self.vectoriser.transform_one(state.application.__dict__)
@@ -80,9 +81,10 @@ class RequestPaths:
         state.response = score_response(score, self.scorer, reference).model_dump_json()
 
     def paths(self) -> dict[str, list[Stage]]:
-        """``current``: today's Scorer (stock features, LightGBM booster); ``optimised``: vectoriser, ONNX."""
+        """``stock``: the path before optimisation (features.build_features_from_records, LightGBM booster);
+        ``optimised``: validated fields straight into the fast vectoriser, then ONNX Runtime."""
         return {
-            "current": [
+            "stock": [
                 ("parse_validate", self.parse_validate),
                 ("record", self.record),
                 ("features", self.features_stock),
