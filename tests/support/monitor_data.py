@@ -79,15 +79,20 @@ def _spread(start: datetime, end: datetime, count: int) -> list[datetime]:
     return [start + i * step for i in range(count)]
 
 
-def fill_monitoring_store(data_dir: Path, now: datetime | None = None, rows: int = 500) -> FilledStore:
-    """Forty minutes of traffic ending at ``now``: normal (model v1), then drifted (v2), some failures."""
+def fill_monitoring_store(
+    data_dir: Path, now: datetime | None = None, rows: int = 500, minutes: int = 20, window_minutes: int = 10
+) -> FilledStore:
+    """``minutes`` of traffic ending at ``now``: normal (model v1), then drifted (v2) with some failures.
+
+    Few, long profile windows keep it quick (starting a whylogs profile costs about a second here).
+    """
     now = now or datetime.now(UTC)
     settings = MonitoringSettings(data_dir=data_dir)
     rng = np.random.default_rng(5)
     normal = generate_applications(rows, seed=21)
     drifted = drift_transform(generate_applications(rows, seed=22), rng)
-    middle = now - timedelta(minutes=20)
-    records = _scored(normal, _spread(now - timedelta(minutes=40), middle, rows), rng, "1")
+    middle = now - timedelta(minutes=minutes / 2)
+    records = _scored(normal, _spread(now - timedelta(minutes=minutes), middle, rows), rng, "1")
     records += _scored(drifted, _spread(middle, now - timedelta(seconds=5), rows), rng, "2")
     example = application_payloads(normal.drop(columns=[ID_COLUMN, TARGET_COLUMN]).head(1))[0]
     rejected = _failures(_spread(middle, now, 40), 400, example)
@@ -96,9 +101,7 @@ def fill_monitoring_store(data_dir: Path, now: datetime | None = None, rows: int
     store = open_store(settings.store_url)
     store.write(records)
     store.close()
-    profiler = WindowProfiler(
-        settings.profiles_path, worker="test-worker", window_minutes=settings.window_minutes
-    )
+    profiler = WindowProfiler(settings.profiles_path, worker="test-worker", window_minutes=window_minutes)
     profiler.add(records)
     profiler.close()
     reference = write_reference(data_dir / "reference_profile.bin")
