@@ -11,6 +11,7 @@ from credit_scoring.fastpath.benchmark import (
     BenchModel,
     Case,
     check_agreement,
+    interleaved_latency,
     latency,
     run_inprocess_benchmark,
 )
@@ -48,6 +49,18 @@ def test_latency_reports_percentiles_of_every_call() -> None:
     assert len(calls) == 55 and calls[:4] == [1, 2, 3, 1]
     assert figures["iterations"] == 50
     assert 0 < figures["min_us"] <= figures["p50_us"] <= figures["p99_us"]
+
+
+def test_interleaved_latency_alternates_paths_and_makes_every_call() -> None:
+    calls: list[str] = []
+    runs = {
+        "a": (lambda item: calls.append(f"a{item}"), [0, 1], 6),
+        "b": (lambda item: calls.append(f"b{item}"), [0], 4),
+    }
+    figures = interleaved_latency(runs, warmup=1, rounds=2)
+    assert calls[:2] == ["a0", "b0"]  # warm-up
+    assert calls[2:] == ["a0", "a1", "a0", "b0", "b0", "a1", "a0", "a1", "b0", "b0"]
+    assert figures["a"]["iterations"] == 6 and figures["b"]["iterations"] == 4
 
 
 def test_a_path_that_disagrees_with_the_baseline_is_not_benchmarked() -> None:

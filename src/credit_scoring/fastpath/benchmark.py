@@ -46,6 +46,7 @@ class BenchConfig:
     warmup: int = 200
     batch_rows: int = 100_000
     batch_repeats: int = 3
+    rounds: int = 10  # single-application paths are timed in this many interleaved slices
     pool_size: int = 1_000
     chunk_rows: int = 1_000  # end-to-end batches are cut like the API's largest batch
     data_seed: int = 7
@@ -133,42 +134,49 @@ def bench_model(
     return train_bench_model(train_rows, seed, report, trees)
 
 
-def latency(run: Callable[[Any], Any], pool: Sequence[Any], iterations: int, warmup: int) -> dict[str, Any]:
-    """Closed loop, one call at a time over a pool of inputs: per-call percentiles in microseconds."""
-    for index in range(warmup):
-        run(pool[index % len(pool)])
-    durations = np.empty(iterations, dtype=np.int64)
+def timed_calls(run: Callable[[Any], Any], pool: Sequence[Any], start: int, count: int) -> np.ndarray:
+    """Nanoseconds of ``count`` consecutive calls, one at a time, on pool items from position ``start``."""
+    durations = np.empty(count, dtype=np.int64)
     clock = time.perf_counter_ns
-    for index in range(iterations):
-        item = pool[index % len(pool)]
+    for index in range(count):
+        item = pool[(start + index) % len(pool)]
         started = clock()
         run(item)
         durations[index] = clock() - started
+    return durations
+
+
+def summarise(durations: np.ndarray) -> dict[str, Any]:
+    """Per-call percentiles in microseconds."""
     micros = durations / 1_000
     return {
         "p50_us": round(float(np.percentile(micros, 50)), 2),
         "p99_us": round(float(np.percentile(micros, 99)), 2),
         "mean_us": round(float(micros.mean()), 2),
         "min_us": round(float(micros.min()), 2),
-        "iterations": iterations,
+        "iterations": int(durations.size),
     }
 
 
-def throughput(run: Callable[[], Any], rows: int, repeats: int) -> dict[str, Any]:
-    """Wall time of scoring ``rows`` rows, best and median of ``repeats`` runs, as rows per second."""
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - started)
-    best = min(seconds)
-    return {
-        "rows": rows,
-        "seconds_best": round(best, 4),
-        "seconds_median": round(statistics.median(seconds), 4),
-        "rows_per_s": round(rows / best),
-        "repeats": repeats,
-    }
+def latency(run: Callable[[Any], Any], pool: Sequence[Any], iterations: int, warmup: int) -> dict[str, Any]:
+    """Closed loop, one call at a time over a pool of inputs: per-call percentiles in microseconds."""
+    timed_calls(run, pool, 0, warmup)
+    return summarise(timed_calls(run, pool, 0, iterations))
+
+
+def interleaved_latency(
+    runs: Mapping[str, tuple[Callable[[Any], Any], Sequence[Any], int]], warmup: int, rounds: int
+) -> dict[str, dict[str, Any]]:
+    """Latency of several paths measured in turns (``rounds`` slices each), so that a burst of load from
+    other processes hits every path alike and the ratios between them stay meaningful on a noisy machine."""
+    for run, pool, _ in runs.values():
+        timed_calls(run, pool, 0, warmup)
+    slices: dict[str, list[np.ndarray]] = {name: [] for name in runs}
+    for round_index in range(rounds):
+        for name, (run, pool, iterations) in runs.items():
+            size = iterations // rounds + (round_index < iterations % rounds)
+            slices[name].append(timed_calls(run, pool, round_index * size, size))
+    return {name: summarise(np.concatenate(parts)) for name, parts in slices.items()}
 
 
 def single_cases(model: BenchModel, vectoriser: RecordVectoriser, dtypes: pd.Series) -> dict[str, Case]:
@@ -255,13 +263,17 @@ def check_agreement(cases: Mapping[str, Case], pool: Sequence[Mapping[str, Any]]
 def _time_cases(
     cases: Mapping[str, Case], pool: Sequence[Mapping[str, Any]], config: BenchConfig, report: Report
 ) -> dict[str, Any]:
-    results: dict[str, Any] = {}
-    for name, case in cases.items():
-        iterations = config.baseline_iterations if name in SLOW_CASES else config.iterations
-        report(f"timing {name} ({iterations:,} calls)")
-        timings = latency(case.run, _inputs(case, pool), iterations, config.warmup)
-        results[name] = {"description": case.description, **timings}
-    return results
+    runs = {
+        name: (
+            case.run,
+            _inputs(case, pool),
+            config.baseline_iterations if name in SLOW_CASES else config.iterations,
+        )
+        for name, case in cases.items()
+    }
+    report(f"timing {', '.join(runs)} in {config.rounds} interleaved rounds")
+    timings = interleaved_latency(runs, config.warmup, config.rounds)
+    return {name: {"description": case.description, **timings[name]} for name, case in cases.items()}
 
 
 def measure_single(
@@ -361,21 +373,39 @@ def _engine_batch_cases(
 def measure_batch(
     model: BenchModel, frame: pd.DataFrame, config: BenchConfig, report: Report
 ) -> dict[str, Any]:
-    """Rows per second of every batch path on the same applications, with ratios to the baseline."""
-    records = request_records(frame)
-    results: dict[str, Any] = {}
-    for name, case in batch_cases(model, frame, records, config.chunk_rows).items():
-        report(f"batch {name} on {len(frame):,} rows")
-        figures = throughput(case.run, len(frame), config.batch_repeats)
-        results[name] = {
+    """Rows per second of every batch path on the same applications (paths take turns, best run counts),
+    with ratios to the baseline."""
+    cases = batch_cases(model, frame, request_records(frame), config.chunk_rows)
+    seconds: dict[str, list[float]] = {name: [] for name in cases}
+    for repeat in range(config.batch_repeats):
+        report(f"batch round {repeat + 1}/{config.batch_repeats}: {len(cases)} paths on {len(frame):,} rows")
+        for name, case in cases.items():
+            started = time.perf_counter()
+            case.run()
+            seconds[name].append(time.perf_counter() - started)
+    results = {
+        name: {
             "description": case.description,
             "features_included": case.features_included,
-            **figures,
+            **_throughput_figures(seconds[name], len(frame)),
         }
+        for name, case in cases.items()
+    }
     baseline = results[BASELINE_BATCH]["rows_per_s"]
     for figures in results.values():
         figures["ratio_to_baseline"] = round(figures["rows_per_s"] / baseline, 2)
     return results
+
+
+def _throughput_figures(seconds: list[float], rows: int) -> dict[str, Any]:
+    best = min(seconds)
+    return {
+        "rows": rows,
+        "seconds_best": round(best, 4),
+        "seconds_median": round(statistics.median(seconds), 4),
+        "rows_per_s": round(rows / best),
+        "repeats": len(seconds),
+    }
 
 
 def batch_parity(model: BenchModel, frame: pd.DataFrame) -> dict[str, Any]:
@@ -412,7 +442,7 @@ def run_inprocess_benchmark(model: BenchModel, config: BenchConfig, report: Repo
         "settings": {
             **asdict(config),
             "timer": "time.perf_counter_ns per call (single), time.perf_counter per batch",
-            "loop": "closed loop, in process, one call at a time, garbage collector on",
+            "loop": "closed, in process, one call at a time, paths interleaved in rounds, GC on",
             "gc_enabled": gc.isenabled(),
         },
         "machine": before,
