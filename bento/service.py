@@ -15,6 +15,7 @@ if _BUNDLED_SRC.is_dir() and str(_BUNDLED_SRC) not in sys.path:
 import bentoml  # noqa: E402
 from bentoml.validators import ContentType  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
+from starlette.responses import Response  # noqa: E402
 
 from credit_scoring.schema import ID_COLUMN  # noqa: E402
 from credit_scoring.serving.api_models import (  # noqa: E402
@@ -25,6 +26,7 @@ from credit_scoring.serving.api_models import (  # noqa: E402
     ScoreRequest,
     ScoreResponse,
     explain_response,
+    json_response,
     score_response,
 )
 from credit_scoring.serving.bento_model import BENTO_MODEL_NAME, load_scorer  # noqa: E402
@@ -48,11 +50,11 @@ class CreditScoring:
         self.scorer = load_scorer(Path(self.bento_model.path), self.bento_model.info.metadata)
         quiet_client_errors()
 
-    @bentoml.api(route="/score", input_spec=ScoreRequest)
-    async def score(self, application: BaseModel) -> ScoreResponse:
+    @bentoml.api(route="/score", input_spec=ScoreRequest, output_spec=ScoreResponse)
+    async def score(self, application: BaseModel) -> Response:
         """Score one application: probability of default, decision, threshold, model version."""
         score = self.scorer.score([application_to_record(application)])[0]
-        return score_response(score, self.scorer, getattr(application, ID_COLUMN))
+        return json_response(score_response(score, self.scorer, getattr(application, ID_COLUMN)))
 
     @bentoml.api(
         route="/score_batch",
@@ -69,11 +71,11 @@ class CreditScoring:
         pairs = zip(scores, applications, strict=True)
         return [score_response(s, self.scorer, getattr(a, ID_COLUMN)) for s, a in pairs]
 
-    @bentoml.api(route="/explain", input_spec=ExplainRequest)
-    async def explain(self, application: BaseModel, top: int) -> ExplainResponse:
+    @bentoml.api(route="/explain", input_spec=ExplainRequest, output_spec=ExplainResponse)
+    async def explain(self, application: BaseModel, top: int) -> Response:
         """Score one application and list the features that pushed its score most (to justify a refusal)."""
         explanation = self.scorer.explain(application_to_record(application), top=top)
-        return explain_response(explanation, self.scorer, getattr(application, ID_COLUMN))
+        return json_response(explain_response(explanation, self.scorer, getattr(application, ID_COLUMN)))
 
 
 # Outermost first: reject unauthenticated calls before reading a body, then oversized bodies.

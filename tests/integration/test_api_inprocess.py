@@ -22,6 +22,8 @@ EXAMPLE = example_application()
 def test_score_answers_the_contract(api_client: TestClient, registered_model: TinyRegistration) -> None:
     response = api_client.post("/score", json={"application": EXAMPLE})
     assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert int(response.headers["content-length"]) == len(response.content)
     body = response.json()
     assert set(body) >= {"probability", "decision", "threshold", "model_version", "request_id"}
     assert 0.0 <= body["probability"] <= 1.0
@@ -98,6 +100,8 @@ def test_probes_and_documentation(api_client: TestClient) -> None:
         assert route in spec["paths"]
     request = spec["paths"]["/score"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert request["example"] == {"application": EXAMPLE}
+    answer = spec["paths"]["/score"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert {"probability", "decision", "model_version", "request_id"} <= set(answer["properties"])
     assert api_client.post("/score", json=request["example"]).status_code == 200
 
 

@@ -6,6 +6,7 @@ import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
 
 from credit_scoring.features import FEATURE_NAMES
 from credit_scoring.schema import ID_COLUMN, example_application
@@ -83,6 +84,13 @@ class ExplainResponse(ScoreResponse):
 
     base_log_odds: float = Field(description="The model's average log-odds before any feature.")
     contributions: list[FeatureContribution]
+
+
+def json_response(answer: BaseModel) -> Response:
+    """The answer as a complete JSON response. Returned by single-application endpoints (their schema is
+    declared with ``output_spec``) because it carries Content-Length: uvicorn then sends headers and body
+    in two writes, where BentoML's own streamed response goes out chunked in three."""
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 def new_request_id() -> str:
