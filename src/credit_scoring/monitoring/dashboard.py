@@ -518,7 +518,7 @@ def versions_table(records: pd.DataFrame) -> pd.DataFrame:
         last=("timestamp", "max"),
         refused=("refused", "mean"),
     ).reset_index()
-    frame["refused"] = frame["refused"] * 100
+    frame["refused"] = (frame["refused"] * 100).round(1)
     frame.columns = columns
     return frame.sort_values("last seen", ascending=False, ignore_index=True)
 
