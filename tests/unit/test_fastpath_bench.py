@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -49,6 +50,12 @@ def test_latency_reports_percentiles_of_every_call() -> None:
     assert len(calls) == 55 and calls[:4] == [1, 2, 3, 1]
     assert figures["iterations"] == 50
     assert 0 < figures["min_us"] <= figures["p50_us"] <= figures["p99_us"]
+    assert 0 <= figures["cpu_p50_us"] <= figures["cpu_p99_us"]
+
+
+def test_cpu_time_leaves_out_waiting_but_wall_time_includes_it() -> None:
+    figures = latency(lambda _: time.sleep(0.002), [None], iterations=5, warmup=0)
+    assert figures["p50_us"] >= 2_000 and figures["cpu_p50_us"] < 1_000
 
 
 def test_interleaved_latency_alternates_paths_and_makes_every_call() -> None:
