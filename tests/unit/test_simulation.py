@@ -141,6 +141,8 @@ def test_summary_counts_statuses_kinds_and_flags_surprises() -> None:
     assert summary.latency_ms["p50"] == pytest.approx(50.5, abs=1) and summary.late == 1
     assert any("negative income were accepted" in note for note in summary.notes)
     assert any("1 valid request(s) did not get a 200" in note for note in summary.notes)
+    locked = sim.summarise([sim.Outcome(sim.VALID, 401, 1.0)], elapsed_s=1.0, planned=1)
+    assert any("export CREDIT_API_KEY" in note for note in locked.notes)
     text = sim.format_summary(summary)
     assert "sent 103 of 110" in text and "400: 1" in text and "p95" in text
 

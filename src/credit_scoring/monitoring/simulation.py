@@ -266,6 +266,8 @@ def _notes(by_kind: Mapping[str, Counter[str]]) -> list[str]:
     refused = sum(n for status, n in valid.items() if status != "200")
     if refused:
         notes.append(f"{refused} valid request(s) did not get a 200: look at the API's log")
+    if valid.get("401"):
+        notes.append("401 Unauthorized: the API wants a key; export CREDIT_API_KEY before simulating")
     for kind, counts in by_kind.items():
         if kind != VALID and counts.get("200"):
             mistake = kind.replace("_", " ")
