@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -54,6 +55,9 @@ def main(
     """Time, in this process and in one run, the request-dict-to-probability paths (sklearn predict_proba
     baseline, LightGBM booster, ONNX Runtime, the optimised path with and without validation) and the
     batch throughput of each engine, and check ONNX parity on the batch rows."""
+    # LightGBM's OpenMP threads would otherwise spin after each parallel call (the baseline's predict_proba
+    # uses n_jobs=2) and steal the core the next measured call needs; set before LightGBM is loaded.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # Imported here so that --help answers at once instead of after loading LightGBM and ONNX Runtime.
     from credit_scoring.fastpath.benchmark import BenchConfig, bench_model, run_inprocess_benchmark
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,6 +43,9 @@ def main(
     """Run the /score handler's stages (parse + validate, record, features, model, response) for many
     requests, on the stock path (build_features_from_records, LightGBM booster) and the optimised one
     (fast vectoriser, ONNX Runtime); write per-stage p50/p99, cProfile's top functions, pyinstrument tree."""
+    # LightGBM's OpenMP threads would otherwise spin after each parallel call (the baseline's predict_proba
+    # uses n_jobs=2) and steal the core the next measured call needs; set before LightGBM is loaded.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # Imported here so that --help answers at once instead of after loading LightGBM and ONNX Runtime.
     from credit_scoring.data.synthetic import generate_applications
     from credit_scoring.fastpath.benchmark import bench_model

@@ -428,6 +428,7 @@ def machine() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)),
         "load_average_1_5_15": [round(value, 2) for value in os.getloadavg()],
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default (active)"),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "libraries": {name: installed_version(name) for name in LIBRARIES},
