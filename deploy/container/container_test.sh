@@ -42,6 +42,7 @@ SCRATCH=""
 IMAGE=""
 ENGINE_UP=0
 CURRENT_STEP="setup"
+STEP_START=$SECONDS
 TIMINGS=()
 RUN_START=$SECONDS
 
@@ -50,28 +51,30 @@ die() { printf '[container-test] ERROR: %s\n' "$*" >&2; exit 1; }
 
 run_step() {
     # run_step NAME COMMAND...: announce, run, record the duration.
-    local name=$1 start=$SECONDS
+    local name=$1
     shift
     CURRENT_STEP=$name
+    STEP_START=$SECONDS
     printf '\n[container-test] ==> %s (%s)\n' "$name" "$(date +%H:%M:%S)"
     "$@"
-    TIMINGS+=("$name|$((SECONDS - start))")
-    log "$name: done in $((SECONDS - start))s"
+    TIMINGS+=("$name|$((SECONDS - STEP_START))")
+    log "$name: done in $((SECONDS - STEP_START))s"
 }
 
 print_timings() {
     local entry
     log "timings:"
     for entry in "${TIMINGS[@]}"; do
-        printf '[container-test]   %-34s %5ss\n' "${entry%%|*}" "${entry##*|}"
+        printf '[container-test]   %-40s %5ss\n' "${entry%%|*}" "${entry##*|}"
     done
-    printf '[container-test]   %-34s %5ss\n' "total" "$((SECONDS - RUN_START))"
+    printf '[container-test]   %-40s %5ss\n' "total" "$((SECONDS - RUN_START))"
 }
 
 cleanup() {
     local status=$?
     set +e
     trap - EXIT INT TERM
+    [ "$status" -ne 0 ] && TIMINGS+=("$CURRENT_STEP (FAILED)|$((SECONDS - STEP_START))")
     if [ "$ENGINE_UP" -eq 1 ]; then
         if [ "$status" -ne 0 ] && docker container inspect "$NAME" >/dev/null 2>&1; then
             log "container logs (last 60 lines):"
