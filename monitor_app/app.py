@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
 
 from credit_scoring.monitoring import dashboard as board
 from credit_scoring.monitoring.config import MonitoringSettings, get_monitoring_settings
@@ -52,7 +53,7 @@ def sidebar(monitoring: MonitoringSettings, reference_label: str) -> str:
         if st.button("Refresh now", help=f"Data is otherwise reused for {board.REFRESH_S} s"):
             st.cache_data.clear()
             cached_snapshot.clear()
-        st.caption(f"Request store: `{monitoring.store_url}`")
+        st.caption(f"Request store: `{board.shown_url(monitoring.store_url)}`")
         st.caption(f"Profiles: `{monitoring.profiles_path}`")
         st.caption(f"Reference: {reference_label}")
     return label
@@ -174,7 +175,11 @@ def main() -> None:
     reference, reference_label = cached_reference(options.reference_profile, settings.data_root)
     label = sidebar(monitoring, reference_label)
     url = monitoring.store_url
-    stored = cached_count(url)
+    try:
+        stored = cached_count(url)
+    except SQLAlchemyError as error:  # e.g. a PostgreSQL server that is down: say so, keep the page up
+        st.error(f"Cannot read the request store {board.shown_url(url)}: {error.__class__.__name__}")
+        return
     if stored == 0:
         st.info(board.NO_TRAFFIC)
         return

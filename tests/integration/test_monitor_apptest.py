@@ -105,3 +105,14 @@ def test_without_a_reference_profile_drift_is_explained_not_crashed(
     assert any("Drift cannot be assessed" in w.value and "no such file" in w.value for w in app.warning)
     assert {m.label: m.value for m in app.metric}["Drifted features"] == "-"
     assert [h.value for h in app.header][: len(SECTIONS)] == SECTIONS
+
+
+def test_an_unreachable_store_is_reported_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREDIT_REQUEST_STORE_URL", "postgresql://monitor:s3cret@127.0.0.1:9/credit")
+    app = AppTest.from_file(str(APP), default_timeout=120)
+    app.run()
+    assert not app.exception
+    assert [e.value for e in app.error] == [
+        "Cannot read the request store postgresql://monitor:***@127.0.0.1:9/credit: OperationalError"
+    ]
+    assert "s3cret" not in " ".join(c.value for c in app.caption)

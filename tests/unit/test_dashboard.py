@@ -75,6 +75,10 @@ def test_a_missing_store_reads_as_empty_and_is_not_created(tmp_path: Path) -> No
     records = board.load_records(url, None, NOW)
     assert records.empty and not (tmp_path / "nowhere").exists()
     assert board.store_exists("postgresql://monitor@db.example/credit")  # a server: asked, not guessed
+    assert (
+        board.shown_url("postgresql://monitor:s3cret@db.example/credit")
+        == "postgresql://monitor:***@db.example/credit"
+    )
     # Every computation accepts the empty frame, typed like a real read.
     assert board.volume_over_time(records, "1min").empty and board.latency_over_time(records, "1min").empty
     assert board.inference_over_time(records, "1min").empty and board.versions_table(records).empty

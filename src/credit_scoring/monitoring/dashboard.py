@@ -125,6 +125,11 @@ def profile_range_start(start: datetime | None, window_minutes: int) -> datetime
 # --- loading ---------------------------------------------------------------------------------------
 
 
+def shown_url(url: str) -> str:
+    """The store URL fit for a page: any password masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def store_exists(url: str) -> bool:
     """Whether there is a store to read: a server database, or an SQLite file already written."""
     parsed = make_url(url)
