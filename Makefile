@@ -60,13 +60,14 @@ demo-stop: ## Stop the processes `make demo` started
 	bash bento/demo.sh stop
 
 simulate: venv ## Replay applications against the running API (SCENARIO=normal|drift|bad-inputs|burst)
-	$(PY) monitor_app/simulate.py --scenario $(SCENARIO) --rate $(RATE) --duration $(DURATION) --port $(PORT)
+	$(PY) monitor_app/simulate.py --scenario $(SCENARIO) --rate $(RATE) --duration $(DURATION) --port $(PORT) $(SIM_ARGS)
 
 drift-report: venv ## Compare production profiles with the reference; exit 1 on alert (START="last 1h")
 	$(PY) monitor_app/drift_report.py $(if $(START),--start "$(START)")
 
 monitor: venv ## Start the Streamlit monitor on MONITOR_PORT
-	$(BIN)/streamlit run monitor_app/app.py --server.port $(MONITOR_PORT) --server.headless true
+	$(BIN)/streamlit run monitor_app/app.py --server.port $(MONITOR_PORT) --server.headless true \
+		--browser.gatherUsageStats false
 
 profile: venv ## Profile one request's path in process (profiling/profile.txt)
 	$(PY) profiling/profile_request.py
