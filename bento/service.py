@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from bentoml.validators import ContentType  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 
+from credit_scoring.monitoring.config import get_monitoring_settings  # noqa: E402
 from credit_scoring.schema import ID_COLUMN  # noqa: E402
 from credit_scoring.serving.api_models import (  # noqa: E402
     MAX_BATCH_APPLICATIONS,
@@ -32,7 +34,15 @@ from credit_scoring.serving.api_models import (  # noqa: E402
 from credit_scoring.serving.bento_model import BENTO_MODEL_NAME, load_scorer  # noqa: E402
 from credit_scoring.serving.errors import quiet_client_errors  # noqa: E402
 from credit_scoring.serving.guards import ApiKeyGuard, BodySizeLimit, ClearErrors  # noqa: E402
+from credit_scoring.serving.request_log import (  # noqa: E402
+    RequestLog,
+    RequestLogMiddleware,
+    elapsed_ms,
+    json_service_logs,
+    note_scored,
+)
 from credit_scoring.serving.runtime import BATCH_MAX_LATENCY_MS, SERVICE_CONFIG, configured_api_key  # noqa: E402
+from credit_scoring.settings import get_settings  # noqa: E402
 from credit_scoring.validation import application_to_record  # noqa: E402
 
 
@@ -47,14 +57,26 @@ class CreditScoring:
     bento_model = bentoml.models.BentoModel(f"{BENTO_MODEL_NAME}:latest")
 
     def __init__(self) -> None:
+        json_service_logs()
         self.scorer = load_scorer(Path(self.bento_model.path), self.bento_model.info.metadata)
         quiet_client_errors()
+        # One record per request, written by a background thread (CREDIT_MONITORING_ENABLED=false: none).
+        self.request_log = RequestLog.open(self.scorer, get_monitoring_settings(), get_settings())
+
+    @bentoml.on_shutdown
+    def close_request_log(self) -> None:
+        """Write the records still queued and the open profiles before the worker exits."""
+        self.request_log.close()
 
     @bentoml.api(route="/score", input_spec=ScoreRequest, output_spec=ScoreResponse)
     async def score(self, application: BaseModel) -> Response:
         """Score one application: probability of default, decision, threshold, model version."""
-        score = self.scorer.score([application_to_record(application)])[0]
-        return json_response(score_response(score, self.scorer, getattr(application, ID_COLUMN)))
+        record, started = application_to_record(application), time.perf_counter()
+        score = self.scorer.score([record])[0]
+        inference_ms = elapsed_ms(started)
+        answer = score_response(score, self.scorer, getattr(application, ID_COLUMN))
+        note_scored(record, answer, inference_ms)
+        return json_response(answer)
 
     @bentoml.api(
         route="/score_batch",
@@ -67,18 +89,28 @@ class CreditScoring:
         self, applications: list[BaseModel]
     ) -> Annotated[list[ScoreResponse], ContentType("application/json")]:
         """Score many applications (adaptive batching merges concurrent requests); answers keep the order."""
-        scores = self.scorer.score([application_to_record(a) for a in applications])
+        records, started = [application_to_record(a) for a in applications], time.perf_counter()
+        scores = self.scorer.score(records)
+        inference_ms = elapsed_ms(started)
         pairs = zip(scores, applications, strict=True)
-        return [score_response(s, self.scorer, getattr(a, ID_COLUMN)) for s, a in pairs]
+        answers = [score_response(s, self.scorer, getattr(a, ID_COLUMN)) for s, a in pairs]
+        self.request_log.note_batch(records, answers, inference_ms)
+        return answers
 
     @bentoml.api(route="/explain", input_spec=ExplainRequest, output_spec=ExplainResponse)
     async def explain(self, application: BaseModel, top: int) -> Response:
         """Score one application and list the features that pushed its score most (to justify a refusal)."""
-        explanation = self.scorer.explain(application_to_record(application), top=top)
-        return json_response(explain_response(explanation, self.scorer, getattr(application, ID_COLUMN)))
+        record, started = application_to_record(application), time.perf_counter()
+        explanation = self.scorer.explain(record, top=top)
+        inference_ms = elapsed_ms(started)
+        answer = explain_response(explanation, self.scorer, getattr(application, ID_COLUMN))
+        note_scored(record, answer, inference_ms)
+        return json_response(answer)
 
 
-# Outermost first: reject unauthenticated calls before reading a body, then oversized bodies.
+# Outermost first: record every request (it sees the guards' answers too), reject unauthenticated calls
+# before reading a body, then oversized bodies.
+CreditScoring.add_asgi_middleware(RequestLogMiddleware)
 CreditScoring.add_asgi_middleware(ApiKeyGuard, api_key=configured_api_key)
 CreditScoring.add_asgi_middleware(BodySizeLimit)
 CreditScoring.add_asgi_middleware(ClearErrors)

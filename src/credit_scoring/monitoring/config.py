@@ -36,6 +36,9 @@ class MonitoringSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CREDIT_", env_file=".env", extra="ignore", frozen=True)
 
     data_dir: Path = Field(default=Path("var"), description="Ignored folder for data, runs and stores.")
+    monitoring_enabled: bool = Field(
+        default=True, description="Whether the service records its requests (false: benchmark baseline)."
+    )
     request_store_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/monitoring/requests.db."
     )

@@ -1,0 +1,364 @@
+"""Production-data logging of the API: one RequestRecord per request, submitted by an ASGI middleware."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from credit_scoring.monitoring.config import MonitoringSettings
+from credit_scoring.monitoring.logs import configure_json_logging
+from credit_scoring.monitoring.records import RequestRecord, pseudonymise
+from credit_scoring.monitoring.writer import RequestLogger
+from credit_scoring.schema import ID_COLUMN, TARGET_COLUMN
+from credit_scoring.serving.guards import KIB, send_json
+from credit_scoring.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+ASGIApp = Callable[..., Any]
+# Route -> endpoint name stored in the records (the names the monitor and the simulator use).
+API_ENDPOINTS: Mapping[str, str] = {"/score": "score", "/score_batch": "score_batch", "/explain": "explain"}
+HEALTH_PATH = "/monitoring/health"
+# A rejected single-application body is parsed for its inputs only up to this size (a valid one is ~3.5 KiB).
+MAX_KEPT_BODY = 64 * KIB
+# Batch answers waiting for their request's middleware; a request cancelled after scoring leaves its
+# answers behind, so the oldest are forgotten past this many.
+MAX_PENDING_ANSWERS = 100_000
+SERVICE_LOGGERS = ("bentoml", "uvicorn.error", "circus")
+
+
+def elapsed_ms(started: float) -> float:
+    """Milliseconds since ``started`` (a ``time.perf_counter()`` reading)."""
+    return (time.perf_counter() - started) * 1e3
+
+
+def error_kind(status: int) -> str | None:
+    """The record's error kind for an HTTP status (None for a success)."""
+    if status < 400:
+        return None
+    if status in (401, 403):
+        return "auth"
+    if status == 413:
+        return "too_large"
+    if status in (429, 499, 503, 504):
+        return "unavailable"
+    return "validation" if status < 500 else "internal"
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One answered application as the API method saw it (the answer is a ScoreResponse)."""
+
+    inputs: Mapping[str, Any] | None
+    answer: Any
+    inference_ms: float | None
+
+
+class Exchange:
+    """One API request seen by the middleware: start time, status, bodies kept, what the method scored."""
+
+    __slots__ = (
+        "endpoint",
+        "request_chunks",
+        "request_size",
+        "response_chunks",
+        "scored",
+        "started",
+        "status",
+    )
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.started = time.perf_counter()
+        self.status: int | None = None
+        self.request_chunks: list[bytes] = []
+        self.request_size = 0
+        self.response_chunks: list[bytes] = []
+        self.scored: list[Scored] | None = None
+
+    def keep_request(self, message: Mapping[str, Any]) -> None:
+        body = message.get("body", b"")
+        self.request_size += len(body)
+        if self.request_size <= MAX_KEPT_BODY:
+            self.request_chunks.append(body)
+
+    def keep_response(self, message: Mapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        elif self.endpoint == "score_batch" and self.status is not None and self.status < 400:
+            self.response_chunks.append(message.get("body", b""))  # the answers name their pending scores
+
+    def request_json(self) -> Any:
+        """The request body as JSON, or None when unread, too large or not JSON."""
+        if not self.request_chunks or self.request_size > MAX_KEPT_BODY:
+            return None
+        try:
+            return json.loads(b"".join(self.request_chunks))
+        except ValueError:
+            return None
+
+
+_exchange: ContextVar[Exchange | None] = ContextVar("credit_scoring_exchange", default=None)
+
+
+def note_scored(inputs: Mapping[str, Any], answer: Any, inference_ms: float) -> None:
+    """Hand a single-application answer (/score, /explain) to the request's middleware; no-op outside one.
+
+    The method runs in the request's own task, so the middleware's exchange is in its context.
+    """
+    exchange = _exchange.get()
+    if exchange is not None:
+        exchange.scored = [Scored(inputs, answer, inference_ms)]
+
+
+def _client_ref(client_id: Any, key: bytes) -> str | None:
+    if isinstance(client_id, bool) or not isinstance(client_id, int | float | str):
+        return None
+    try:
+        return pseudonymise(client_id, key)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _json_safe(value: Any) -> Any:
+    # Records are stored as strict JSON: an infinite number sent by a client is kept as missing.
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _rejected_application(body: Any) -> Mapping[str, Any] | None:
+    application = body.get("application") if isinstance(body, dict) else None
+    return application if isinstance(application, dict) else None
+
+
+class RequestLog:
+    """Builds the records of each request and submits them to a background :class:`RequestLogger`.
+
+    ``logger`` None means monitoring is off: nothing is recorded, every method is a cheap no-op.
+    """
+
+    def __init__(
+        self,
+        logger: RequestLogger | None,
+        pseudonymisation_key: bytes,
+        model_name: str,
+        model_version: str,
+    ) -> None:
+        self.logger = logger
+        self.key = pseudonymisation_key
+        self.model_name = model_name
+        self.model_version = model_version
+        self._pending: dict[str, Scored] = {}
+
+    @classmethod
+    def open(cls, scorer: Any, monitoring: MonitoringSettings, settings: Settings) -> RequestLog:
+        """Started on the configured store, or disabled by ``CREDIT_MONITORING_ENABLED=false``."""
+        request_logger = None
+        if monitoring.monitoring_enabled:
+            request_logger = RequestLogger.from_settings(monitoring).start()
+        key = settings.pseudonymisation_key.get_secret_value().encode()
+        return cls(request_logger, key, scorer.name, scorer.version)
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger is not None
+
+    def note_batch(
+        self, inputs: Sequence[Mapping[str, Any]], answers: Sequence[Any], inference_ms: float
+    ) -> None:
+        """Keep a merged batch's answers until each request's middleware claims its own (by answer id).
+
+        Adaptive batching scores several requests in one call, outside their tasks: the id of each answer
+        is what links it back to the request whose response carries it.
+        """
+        if self.logger is None:
+            return
+        for record, answer in zip(inputs, answers, strict=True):
+            self._pending[answer.request_id] = Scored(record, answer, inference_ms)
+        while len(self._pending) > MAX_PENDING_ANSWERS:
+            del self._pending[next(iter(self._pending))]
+
+    def submit(self, exchange: Exchange, status: int) -> None:
+        """Submit the exchange's records; never raises (a monitoring bug must not fail the request)."""
+        try:
+            for record in self.records(exchange, status, elapsed_ms(exchange.started)):
+                self.logger.submit(record)  # type: ignore[union-attr]
+        except Exception:
+            logger.exception("could not build the request record", extra={"endpoint": exchange.endpoint})
+
+    def records(self, exchange: Exchange, status: int, latency_ms: float) -> list[RequestRecord]:
+        """One record per scored application of a successful request, else one for the whole request."""
+        kind = error_kind(status)
+        scored = exchange.scored
+        if kind is None and exchange.endpoint == "score_batch":
+            scored = self._claim_batch(exchange)
+        if kind is not None or not scored:
+            return [self._refused(exchange, status, kind, latency_ms)]
+        request_id = scored[0].answer.request_id if len(scored) == 1 else uuid.uuid4().hex
+        return [self._answered(exchange.endpoint, item, status, latency_ms, request_id) for item in scored]
+
+    def _claim_batch(self, exchange: Exchange) -> list[Scored]:
+        answers = json.loads(b"".join(exchange.response_chunks))
+        return [self._pending.pop(answer["request_id"], None) or _unclaimed(answer) for answer in answers]
+
+    def _answered(self, endpoint: str, item: Scored, status: int, latency_ms: float, request_id: str):
+        answer = item.answer
+        return RequestRecord(
+            endpoint=endpoint,
+            model_name=answer.model_name,
+            model_version=answer.model_version,
+            status=status,
+            latency_ms=latency_ms,
+            inputs=item.inputs,  # type: ignore[arg-type]
+            probability=answer.probability,
+            decision=answer.decision,
+            threshold=answer.threshold,
+            inference_ms=item.inference_ms,
+            client_ref=_client_ref(answer.client_reference, self.key),
+            request_id=request_id,
+        )
+
+    def _refused(self, exchange: Exchange, status: int, kind: str | None, latency_ms: float) -> RequestRecord:
+        inputs, client_ref = self._rejected_inputs(exchange)
+        return RequestRecord(
+            endpoint=exchange.endpoint,
+            model_name=self.model_name,
+            model_version=self.model_version,
+            status=status,
+            latency_ms=latency_ms,
+            inputs=inputs,
+            error_kind=kind,  # type: ignore[arg-type]
+            client_ref=client_ref,
+        )
+
+    def _rejected_inputs(self, exchange: Exchange) -> tuple[dict[str, Any] | None, str | None]:
+        """What a refused single application asked (for the data-quality panel), without id or target."""
+        if exchange.scored:  # scored, then failed (e.g. while answering): the validated inputs
+            item = exchange.scored[0]
+            return dict(item.inputs or {}), _client_ref(item.answer.client_reference, self.key)
+        if exchange.endpoint == "score_batch":
+            return None, None
+        application = _rejected_application(exchange.request_json())
+        if application is None:
+            return None, None
+        inputs = {k: _json_safe(v) for k, v in application.items() if k not in (ID_COLUMN, TARGET_COLUMN)}
+        return inputs, _client_ref(application.get(ID_COLUMN), self.key)
+
+    def health(self) -> dict[str, Any]:
+        """The logger's counters in this worker (JSON of GET /monitoring/health)."""
+        stats = self.logger.stats().as_dict() if self.logger is not None else {}
+        return {"enabled": self.enabled, "pid": os.getpid(), **stats}
+
+    def close(self, timeout: float = 20.0) -> bool:
+        """Write every queued record and the open profiles (worker shutdown); True when all was written."""
+        if self.logger is None:
+            return True
+        return self.logger.close(timeout)
+
+
+class _Answer:
+    """A batch answer read back from the response body (its scores were not found among the pending)."""
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        self.__dict__.update(fields)
+
+
+def _unclaimed(answer: Mapping[str, Any]) -> Scored:
+    logger.warning("batch answer without its pending scores", extra={"request_id": answer.get("request_id")})
+    return Scored(None, _Answer(answer), None)
+
+
+def current_request_log() -> RequestLog | None:
+    """The request log of this worker's service instance (None before start-up or without one)."""
+    import bentoml
+
+    try:
+        service = bentoml.get_current_service()
+    except Exception:  # not instantiated yet, or already shut down
+        return None
+    return getattr(service, "request_log", None)
+
+
+class RequestLogMiddleware:
+    """Outermost ASGI layer of the API routes: times each request and submits its record(s) once it ends.
+
+    Being outermost it sees every answer, including the 401, 413 and 4xx produced by the guards and by
+    BentoML's validation; the API methods add the scores (``note_scored``, ``RequestLog.note_batch``).
+    Records are submitted after the response is sent and written by a background thread. It also answers
+    GET /monitoring/health with the logger's counters (open, like the probes: it holds no client data).
+    """
+
+    def __init__(self, app: ASGIApp, request_log: Callable[[], RequestLog | None] = current_request_log):
+        self.app = app
+        self.request_log = request_log
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        endpoint = API_ENDPOINTS.get(scope["path"]) if scope["type"] == "http" else None
+        log = self.request_log() if endpoint is not None else None
+        if log is None or not log.enabled:
+            if scope["type"] == "http" and scope["path"] == HEALTH_PATH and scope["method"] == "GET":
+                return await self._health(send)
+            return await self.app(scope, receive, send)
+        exchange = Exchange(endpoint)  # type: ignore[arg-type]
+        token = _exchange.set(exchange)
+
+        async def receive_kept() -> dict:
+            message = await receive()
+            if message["type"] == "http.request":
+                exchange.keep_request(message)
+            return message
+
+        async def send_kept(message: dict) -> None:
+            exchange.keep_response(message)
+            await send(message)
+
+        status = None
+        try:
+            await self.app(scope, receive_kept, send_kept)
+        except asyncio.CancelledError:
+            status = 504  # BentoML's timeout cancelled the request before it answered
+            raise
+        except Exception:
+            status = 500
+            raise
+        finally:
+            _exchange.reset(token)
+            # No answer and no error: the client went away before the request was served.
+            log.submit(exchange, exchange.status or status or 499)
+
+    async def _health(self, send: Callable) -> None:
+        log = self.request_log()
+        health = log.health() if log is not None else {"enabled": False, "pid": os.getpid()}
+        await send_json(send, 200, health)
+
+
+class _CurrentStdout:
+    """Writes to the current ``sys.stdout`` (test runners swap it: a handler must not keep the old one)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+def json_service_logs(level: int = logging.INFO, loggers: Iterable[str] = SERVICE_LOGGERS) -> None:
+    """Make this process's logs JSON lines on stdout: ours, and BentoML's/uvicorn's instead of their text."""
+    handler = configure_json_logging(level, stream=_CurrentStdout())  # type: ignore[arg-type]
+    root = logging.getLogger()
+    for other in list(root.handlers):
+        if other is not handler and type(other) is logging.StreamHandler and other.stream is sys.stdout:
+            root.removeHandler(other)  # BentoML's text handler would print every line a second time
+    for name in loggers:
+        service_logger = logging.getLogger(name)
+        service_logger.handlers.clear()
+        service_logger.propagate = True
