@@ -110,6 +110,7 @@ remove_test_artifacts() {
     fi
     if [ "$KEEP_CACHE" != 1 ] && docker image inspect "$CACHE_IMAGE" >/dev/null 2>&1; then
         docker image rm "$CACHE_IMAGE" >/dev/null || log "could not remove $CACHE_IMAGE"
+        log "removed build cache $CACHE_IMAGE (CONTAINER_KEEP_BUILD_CACHE=$KEEP_CACHE)"
     fi
     return 0
 }
