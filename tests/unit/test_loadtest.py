@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -59,3 +60,15 @@ def test_table_has_one_line_per_run() -> None:
     table = format_table([result, result])
     assert len(table.splitlines()) == 4
     assert "1859.9" in table and "0.900" in table
+
+
+def test_parse_wrk_without_any_answer_has_no_latency() -> None:
+    output = (
+        "  0 requests in 5.00s, 0.00B read\n"
+        "  Socket errors: connect 0, read 0, write 0, timeout 16\n"
+        "Requests/sec: 0.00\n"
+    )
+    figures = parse_wrk(output)
+    assert figures["requests"] == 0
+    assert figures["errors"] == 16
+    assert math.isnan(figures["p99"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ import httpx
 import numpy as np
 import psutil
 
+TIMEOUT_S = 30
 _UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
 
@@ -67,12 +69,9 @@ def parse_wrk(output: str) -> dict[str, float]:
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     errors = (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, socket.groups())) if socket else 0)
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    return {
-        "requests": requests,
-        "errors": errors,
-        "rate": rate,
-        **{f"p{p}": v for p, v in percentiles.items()},
-    }
+    # No answer at all (every request timed out) leaves wrk without a latency distribution.
+    latency = {f"p{p}": percentiles.get(p, math.nan) for p in (50, 75, 90, 99)}
+    return {"requests": requests, "errors": errors, "rate": rate, **latency}
 
 
 def run_wrk(
@@ -83,6 +82,8 @@ def run_wrk(
         script = Path(tmp) / "post.lua"
         script.write_text(wrk_script(body, headers))
         command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "--latency"]
+        # wrk's default 2 s timeout would silently drop slow batch answers from the latency figures.
+        command += ["--timeout", f"{TIMEOUT_S}s"]
         done = subprocess.run([*command, "-s", str(script), url], capture_output=True, text=True, check=True)
     return parse_wrk(done.stdout)
 
@@ -106,7 +107,7 @@ async def _httpx_load(url: str, body: bytes, headers: dict[str, str], connection
     latencies: list[float] = []
     errors: list[int] = []
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=TIMEOUT_S) as client:
         start = time.perf_counter()
         stop = start + duration_s
         await asyncio.gather(
