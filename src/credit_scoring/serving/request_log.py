@@ -37,6 +37,7 @@ MAX_KEPT_BODY = 64 * KIB
 # answers behind, so the oldest are forgotten past this many.
 MAX_PENDING_ANSWERS = 100_000
 SERVICE_LOGGERS = ("bentoml", "uvicorn.error", "circus")
+PROJECT_LOGGER = "credit_scoring"
 STORE_RETRY_S = 5.0
 
 
@@ -408,9 +409,11 @@ class _CurrentStdout:
 
 
 def json_service_logs(level: int = logging.INFO, loggers: Iterable[str] = SERVICE_LOGGERS) -> None:
-    """Make this process's logs JSON lines on stdout: ours, and BentoML's/uvicorn's instead of their text."""
-    handler = configure_json_logging(level, stream=_CurrentStdout())  # type: ignore[arg-type]
+    """Make this process's logs JSON lines on stdout: ours at ``level``, BentoML's and uvicorn's instead of
+    their text. The root keeps its level: uvicorn's per-request access lines stay off (they cost more than
+    scoring; the request log records every request anyway)."""
     root = logging.getLogger()
+    handler = configure_json_logging(root.level, stream=_CurrentStdout())  # type: ignore[arg-type]
     for other in list(root.handlers):
         if other is not handler and type(other) is logging.StreamHandler and other.stream is sys.stdout:
             root.removeHandler(other)  # BentoML's text handler would print every line a second time
@@ -418,3 +421,4 @@ def json_service_logs(level: int = logging.INFO, loggers: Iterable[str] = SERVIC
         service_logger = logging.getLogger(name)
         service_logger.handlers.clear()
         service_logger.propagate = True
+    logging.getLogger(PROJECT_LOGGER).setLevel(level)
