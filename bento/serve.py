@@ -83,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     base_url = f"http://localhost:{args.port}"
     request_file = write_example_request(settings.data_root / "serving" / "example_request.json")
     print(f"starting bentoml serve {bento.tag} on port {args.port} ...", flush=True)
-    process = start_server(str(bento.tag), args.port, args.host)
+    # bentoml serve runs from the Bento's own folder: pin the data dir so the request log and the
+    # profiles land in this project's var/, where the monitor and the drift report look for them.
+    server_env = {**os.environ, "CREDIT_DATA_DIR": str(settings.data_root)}
+    process = start_server(str(bento.tag), args.port, args.host, env=server_env)
     try:
         waited = wait_until_ready(base_url, process, args.ready_timeout)
         keyed = settings.api_key is not None
