@@ -58,10 +58,13 @@ class CreditScoring:
 
     def __init__(self) -> None:
         json_service_logs()
-        self.scorer = load_scorer(Path(self.bento_model.path), self.bento_model.info.metadata)
+        settings = get_settings()
+        self.scorer = load_scorer(
+            Path(self.bento_model.path), self.bento_model.info.metadata, settings.scoring_engine
+        )
         quiet_client_errors()
         # One record per request, written by a background thread (CREDIT_MONITORING_ENABLED=false: none).
-        self.request_log = RequestLog.open(self.scorer, get_monitoring_settings(), get_settings())
+        self.request_log = RequestLog.open(self.scorer, get_monitoring_settings(), settings)
 
     @bentoml.on_shutdown
     def close_request_log(self) -> None:

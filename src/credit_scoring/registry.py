@@ -28,6 +28,9 @@ EVALUATION_ARTIFACT = "evaluation/test.parquet"
 REFERENCE_PROFILE_ARTIFACT = "reference/reference_profile.bin"
 FEATURES_ARTIFACT = "model_card/features.json"
 THRESHOLD_TAG = "threshold"
+# "passed" when the ONNX model logged with the version matched the pipeline (the service's default engine).
+ONNX_PARITY_TAG = "onnx_parity"
+ONNX_PARITY_PASSED = "passed"
 # A champion trained on the same table with another seed saw part of the candidate's test rows; below this
 # many rows held out by both runs, the candidate's whole test split is used (and the tag says so).
 MIN_SHARED_ROWS = 500
@@ -209,12 +212,41 @@ def promote(
             "already-production",
             f"version {candidate.version} is already @{alias}",
         )
+    refusal = _onnx_refusal(client, candidate, champion, force, report)
+    if refusal is not None:
+        return refusal
     if champion is None:
         return _promote_first(client, candidate, settings, weights, report)
     report(f"champion:  {name} version {champion.version} (@{alias})")
     decision = _compare(candidate, champion, tolerance, force, weights, report)
     if decision.promoted:
         client.set_registered_model_alias(name, alias, candidate.version)
+    return decision
+
+
+def _onnx_refusal(
+    client: MlflowClient,
+    candidate: ModelVersion,
+    champion: ModelVersion | None,
+    force: bool,
+    report: Report,
+) -> PromotionDecision | None:
+    """A refusal when the candidate has no ONNX model that passed parity (the service would not start)."""
+    status = candidate.tags.get(ONNX_PARITY_TAG, "missing")
+    if status == ONNX_PARITY_PASSED:
+        return None
+    problem = (
+        f"tag {ONNX_PARITY_TAG}={status}: version {candidate.version} has no ONNX model that matched the "
+        "pipeline, so the service cannot serve it on its default engine"
+    )
+    if force:
+        report(f"warning: {problem}; promoted anyway (--force): serve it with CREDIT_SCORING_ENGINE=native")
+        return None
+    reason = f"{problem}; retrain it with registry/train.py, or promote with --force and serve it natively"
+    decision = PromotionDecision(
+        str(candidate.version), str(champion.version) if champion else None, "refused", reason
+    )
+    _record(client, candidate, decision, "not evaluated (ONNX parity)", 0.0)
     return decision
 
 

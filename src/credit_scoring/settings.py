@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,12 @@ class Settings(BaseSettings):
         default=0.0,
         ge=0,
         description="Relative business-cost worsening a candidate may show and still be promoted.",
+    )
+
+    scoring_engine: Literal["onnx", "native"] = Field(
+        default="onnx",
+        description="Model engine of the service: ONNX Runtime (fastest; the model shipped by training) or "
+        "the LightGBM booster. Env CREDIT_SCORING_ENGINE.",
     )
 
     api_key: SecretStr | None = Field(

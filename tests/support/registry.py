@@ -12,8 +12,10 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 
+from credit_scoring.fastpath.export import export_onnx
 from credit_scoring.monitoring.profiles import build_profile, write_profile
-from credit_scoring.schema import TARGET_COLUMN
+from credit_scoring.schema import INPUT_COLUMNS, TARGET_COLUMN
+from credit_scoring.training.metrics import CostWeights
 from credit_scoring.training.model import model_signature
 from tests.support.tiny_model import fit_tiny_pipeline, tiny_applications
 
@@ -78,7 +80,14 @@ def register_tiny_model(
     folder = Path(tracking_uri.removeprefix("sqlite:///")).parent
     with tracking(tracking_uri):
         client = MlflowClient(tracking_uri)
-        with mlflow.start_run(experiment_id=_experiment(client, folder)) as run:
+        # As training does: the ONNX model (the service's default engine) ships as extra files.
+        exported = export_onnx(
+            pipeline, frame.loc[:, [*INPUT_COLUMNS, TARGET_COLUMN]], threshold, CostWeights(), seed
+        )
+        with (
+            tempfile.TemporaryDirectory() as onnx_folder,
+            mlflow.start_run(experiment_id=_experiment(client, folder)) as run,
+        ):
             logged = mlflow.sklearn.log_model(
                 pipeline,
                 name="model",
@@ -86,6 +95,7 @@ def register_tiny_model(
                 signature=model_signature(),
                 pyfunc_predict_fn="predict_proba",
                 pip_requirements=PIP_REQUIREMENTS,
+                extra_files=[str(path) for path in exported.write(Path(onnx_folder))],
             )
             _log_reference(frame.drop(columns=[TARGET_COLUMN]))
         tags = {
@@ -93,6 +103,7 @@ def register_tiny_model(
             "run_id": run.info.run_id,
             "data_sha256": f"tiny-seed-{seed}",
             "git_commit": "test",
+            "onnx_parity": "passed" if exported.parity.passed else "failed",
         }
         version = mlflow.register_model(logged.model_uri, MODEL_NAME, tags=tags).version
         if promote:

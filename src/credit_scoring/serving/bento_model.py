@@ -11,6 +11,8 @@ import cloudpickle
 import yaml
 from sklearn.pipeline import Pipeline
 
+from credit_scoring.fastpath.engines import DEFAULT_ENGINE, load_probability_model
+from credit_scoring.fastpath.export import read_onnx_bytes
 from credit_scoring.scoring import Scorer
 
 BENTO_MODEL_NAME = "credit-scoring"
@@ -61,15 +63,37 @@ def load_pipeline(model_dir: Path) -> Pipeline:
         return cloudpickle.load(handle)
 
 
-def load_scorer(model_dir: Path, metadata: Mapping[str, Any]) -> Scorer:
-    """A ready Scorer from a Bento model's directory and metadata (threshold and version travel with it)."""
+def load_scorer(model_dir: Path, metadata: Mapping[str, Any], engine: str = DEFAULT_ENGINE) -> Scorer:
+    """A ready Scorer from a Bento model's directory and metadata (threshold and version travel with it).
+
+    ``engine`` is ``settings.scoring_engine``: ``onnx`` serves the ONNX model training shipped with the
+    version (only when its parity check passed), ``native`` the LightGBM booster.
+    """
     card = ModelCard.from_metadata(metadata)
+    pipeline = load_pipeline(model_dir)
+    model = load_probability_model(engine, pipeline, onnx_model_bytes(model_dir, engine, card))
     return Scorer(
-        load_pipeline(model_dir),
+        pipeline,
         threshold=card.threshold,
         version=card.registry_version,
         name=card.registry_name,
+        model=model,
     )
+
+
+def onnx_model_bytes(model_dir: Path, engine: str, card: ModelCard) -> bytes | None:
+    """The shipped ONNX model when the engine needs it; converting at start-up instead would serve an
+    unchecked model, so a missing or failed export is an error that says how to get out of it."""
+    if engine != "onnx":
+        return None
+    onnx_bytes = read_onnx_bytes(model_dir / MLFLOW_MODEL_DIR)
+    if onnx_bytes is None:
+        raise ModelFormatError(
+            f"{card.registry_name} version {card.registry_version} has no ONNX model that passed its parity "
+            "check: retrain it with registry/train.py (then promote, import and rebuild the Bento), "
+            "or serve the LightGBM booster with CREDIT_SCORING_ENGINE=native"
+        )
+    return onnx_bytes
 
 
 def reference_profile_path(model_dir: Path) -> Path | None:

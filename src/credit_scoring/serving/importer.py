@@ -21,12 +21,17 @@ from credit_scoring.registry import (
     version_threshold,
 )
 from credit_scoring.schema import example_application
+from credit_scoring.scoring import Scorer
 from credit_scoring.serving.bento_model import (
     BENTO_MODEL_NAME,
     MLFLOW_MODEL_DIR,
     REFERENCE_PROFILE,
+    ModelFormatError,
     load_scorer,
 )
+
+# The ONNX and native engines must agree on the worked example before a model enters the Bento store.
+ENGINE_TOLERANCE = 1e-5
 
 # Lineage tags the training job writes on every registered version (the threshold is read on its own).
 PROVENANCE_TAGS = ("data_sha256", "git_commit")
@@ -114,13 +119,34 @@ def import_production_model(tracking_uri: str, name: str, alias: str) -> bentoml
     version = find_alias(client, name, alias)
     with tempfile.TemporaryDirectory(prefix="credit-import-") as tmp:
         staged, reference = _stage(client, version, Path(tmp))
-        scorer = load_scorer(staged, {**_minimal_metadata(version), "threshold": version_threshold(version)})
-        scorer.score([example_application()])
+        scorer = smoke_test(staged, {**_minimal_metadata(version), "threshold": version_threshold(version)})
         metadata = bento_metadata(version, alias, list(scorer.feature_names), reference is not None)
         labels = {"registry_version": str(version.version), "alias": alias, "run_id": str(version.run_id)}
         with bentoml.models.create(BENTO_MODEL_NAME, labels=labels, metadata=metadata) as model:
             shutil.copytree(staged, model.path, dirs_exist_ok=True)
     return bentoml.models.get(model.tag)
+
+
+def smoke_test(staged: Path, metadata: dict[str, Any]) -> Scorer:
+    """Load the staged model with both engines and check they agree on the worked example.
+
+    A version without a passed ONNX export (promoted with --force) is still imported: the service then
+    refuses to start on the default engine with a message naming CREDIT_SCORING_ENGINE=native.
+    """
+    application = example_application()
+    native = load_scorer(staged, metadata, "native")
+    expected = float(native.probabilities([application])[0])
+    try:
+        onnx = load_scorer(staged, metadata, "onnx")
+    except ModelFormatError:
+        return native
+    served = float(onnx.probabilities([application])[0])
+    if abs(served - expected) >= ENGINE_TOLERANCE:
+        raise RegistryError(
+            f"version {metadata['registry_version']}: ONNX gives {served:.8f} and LightGBM {expected:.8f} on "
+            f"the worked example (tolerance {ENGINE_TOLERANCE:g}); retrain it with registry/train.py"
+        )
+    return native
 
 
 def _minimal_metadata(version: ModelVersion) -> dict[str, Any]:

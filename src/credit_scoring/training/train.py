@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from credit_scoring.fastpath.export import OnnxExport, export_onnx
 from credit_scoring.features import ENGINEERED_FEATURES, FEATURE_NAMES, FeatureBuilder
 from credit_scoring.monitoring.profiles import (
     PROBABILITY_COLUMN,
@@ -28,6 +29,8 @@ from credit_scoring.registry import (
     EVALUATION_ARTIFACT,
     FEATURES_ARTIFACT,
     MODEL_NAME_IN_RUN,
+    ONNX_PARITY_PASSED,
+    ONNX_PARITY_TAG,
     REFERENCE_PROFILE_ARTIFACT,
     configure_tracking,
     register_version,
@@ -207,10 +210,11 @@ def log_and_register(run: _RunRecord, register: bool, report: Report) -> Trainin
         mlflow.log_metrics(run_metrics(run))
         log_plots(run)
         log_tables(run, report)
-        model_uri = log_model(run).model_uri
+        exported = log_onnx_parity(run, report)
+        model_uri = log_model(run, exported).model_uri
     version = None
     if register:
-        tags = version_tags(run, commit, active.info.run_id)
+        tags = {**version_tags(run, commit, active.info.run_id), ONNX_PARITY_TAG: parity_status(exported)}
         registered = register_version(model_uri, run.settings, tags, run_summary(run, commit))
         version = str(registered.version)  # MLflow returns an int here and a str elsewhere
         report(f"registered {run.settings.model_name} version {version}")
@@ -344,8 +348,31 @@ def feature_card(threshold: float) -> dict[str, Any]:
     }
 
 
-def log_model(run: _RunRecord) -> Any:
-    """The fitted pipeline, cloudpickled (skops refuses LightGBM), pyfunc returning ``predict_proba``."""
+def parity_status(exported: OnnxExport) -> str:
+    return ONNX_PARITY_PASSED if exported.parity.passed else "failed"
+
+
+def log_onnx_parity(run: _RunRecord, report: Report) -> OnnxExport:
+    """Convert the classifier to ONNX (the service's default engine) and log its parity with the pipeline."""
+    report("exporting the model to ONNX and checking it against the pipeline on held-out rows")
+    weights = CostWeights(run.settings.cost_false_negative, run.settings.cost_false_positive)
+    labelled = evaluation_table(run.split.test)
+    exported = export_onnx(run.model, labelled, run.scored.threshold, weights, run.settings.seed)
+    mlflow.log_metrics(exported.metrics())
+    mlflow.set_tag(ONNX_PARITY_TAG, parity_status(exported))
+    report("  " + exported.parity.summary())
+    return exported
+
+
+def log_model(run: _RunRecord, exported: OnnxExport) -> Any:
+    """The fitted pipeline, cloudpickled (skops refuses LightGBM), pyfunc returning ``predict_proba``;
+    the ONNX model and its parity report travel with it as extra files (read back by the service)."""
+    with tempfile.TemporaryDirectory() as folder:
+        files = exported.write(Path(folder) / "onnx")
+        return _log_sklearn_model(run, [str(path) for path in files])
+
+
+def _log_sklearn_model(run: _RunRecord, extra_files: list[str]) -> Any:
     example = input_example(inputs(run.split.train).dtypes)
     return mlflow.sklearn.log_model(
         run.model,
@@ -362,6 +389,7 @@ def log_model(run: _RunRecord) -> Any:
             "data_sha256": run.sha256,
             "data_source": run.data.source,
         },
+        extra_files=extra_files,
     )
 
 
