@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -73,6 +74,8 @@ def example_answer(base_url: str, request_file: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # SIGTERM (make demo-stop, a supervisor) must stop the server too, as Ctrl+C does: exit through finally.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
     settings = get_settings()
     try:

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# `make demo`: the whole main job from nothing, on embedded defaults (SQLite, local files, synthetic data).
+#   bash bento/demo.sh        data -> train -> promote -> build -> serve + monitor + MLflow UI -> traffic
+#   bash bento/demo.sh stop   stop what an earlier run started (by the pids it recorded)
+# Ports and sizes come from the environment: PORT, MONITOR_PORT, MLFLOW_PORT, ROWS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=.venv/bin/python
+PORT=${PORT:-3000}
+MONITOR_PORT=${MONITOR_PORT:-8501}
+MLFLOW_PORT=${MLFLOW_PORT:-5000}
+ROWS=${ROWS:-100000}
+STATE=var/demo
+export WHYLOGS_NO_ANALYTICS=1 BENTOML_DO_NOT_TRACK=True
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+stop_all() {  # each service runs in its own session (setsid): signal the whole group, servers' workers included
+  local pidfile pid
+  for pidfile in "$STATE"/*.pid; do
+    [ -e "$pidfile" ] || continue
+    pid=$(cat "$pidfile")
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "stopping $(basename "$pidfile" .pid) (process group $pid)"
+      kill -TERM -- "-$pid" 2>/dev/null || true
+      for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+      kill -KILL -- "-$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+  done
+}
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start_background() {  # start_background NAME PORT COMMAND...
+  local name=$1 port=$2
+  shift 2
+  if port_busy "$port"; then
+    echo "error: port $port is already in use; stop what uses it (make demo-stop) or set ${name^^}_PORT" >&2
+    exit 1
+  fi
+  setsid "$@" >"$STATE/$name.log" 2>&1 &
+  echo $! >"$STATE/$name.pid"
+  echo "$name started (pid $!, log $STATE/$name.log)"
+}
+
+wait_for() {  # wait_for NAME URL SECONDS
+  local name=$1 url=$2 seconds=$3
+  for _ in $(seq "$((seconds * 2))"); do
+    if "$PY" -c "import httpx,sys; sys.exit(httpx.get('$url', timeout=2).status_code != 200)" 2>/dev/null; then
+      echo "$name is up: $url"
+      return 0
+    fi
+    if ! kill -0 "$(cat "$STATE/$name.pid")" 2>/dev/null; then
+      echo "error: $name exited; last lines of $STATE/$name.log:" >&2
+      tail -n 30 "$STATE/$name.log" >&2
+      exit 1
+    fi
+    sleep 0.5
+  done
+  echo "error: $name did not answer at $url within ${seconds}s (see $STATE/$name.log)" >&2
+  exit 1
+}
+
+mkdir -p "$STATE"
+if [ "${1:-}" = "stop" ]; then
+  stop_all
+  exit 0
+fi
+stop_all  # a second `make demo` replaces the first one's servers
+
+step "1/6 Synthetic data ($ROWS rows, the exact application_train.csv format)"
+"$PY" registry/make_data.py --rows "$ROWS" --out var/synthetic/application_train.csv
+
+step "2/6 Train, track in MLflow and register (same rows, regenerated from the same seed)"
+CREDIT_SYNTHETIC_ROWS=$ROWS "$PY" registry/train.py
+
+step "3/6 Promote to @production (refused if worse than the current champion)"
+"$PY" registry/promote.py || echo "promotion refused: the current @production model stays in service"
+
+step "4/6 Build the Bento from models:/credit-scoring@production"
+"$PY" bento/build.py
+
+step "5/6 Serve the API, the monitor and the MLflow UI"
+start_background api "$PORT" "$PY" bento/serve.py --port "$PORT"
+start_background mlflow "$MLFLOW_PORT" "$PY" registry/mlflow_ui.py --port "$MLFLOW_PORT"
+start_background monitor "$MONITOR_PORT" .venv/bin/streamlit run monitor_app/app.py \
+  --server.port "$MONITOR_PORT" --server.headless true --browser.gatherUsageStats false
+wait_for api "http://localhost:$PORT/readyz" 180
+wait_for monitor "http://localhost:$MONITOR_PORT/_stcore/health" 120
+wait_for mlflow "http://localhost:$MLFLOW_PORT/health" 120
+
+step "6/6 Simulated traffic so the monitor has something to show"
+"$PY" monitor_app/simulate.py --scenario normal --rate 40 --duration 20 --port "$PORT"
+"$PY" monitor_app/simulate.py --scenario bad-inputs --rate 20 --duration 5 --port "$PORT"
+"$PY" monitor_app/simulate.py --scenario drift --rate 40 --duration 15 --port "$PORT"
+"$PY" monitor_app/drift_report.py --out var/reports/latest || echo "(the drift report raised an alert, as the drift scenario intends)"
+
+"$PY" -c "from credit_scoring.serving.launcher import write_example_request; write_example_request(__import__('pathlib').Path('$STATE/example_request.json'))"
+cat <<EOF
+
+Everything is running:
+  API (Swagger UI)   http://localhost:$PORT/
+  Monitor            http://localhost:$MONITOR_PORT/
+  MLflow UI          http://localhost:$MLFLOW_PORT/
+  Drift report       var/reports/latest/report.md
+
+Score an application:
+  curl -s -X POST http://localhost:$PORT/score -H 'Content-Type: application/json' -d @$STATE/example_request.json
+
+More traffic:  make simulate SCENARIO=drift      Stop everything:  make demo-stop
+EOF
