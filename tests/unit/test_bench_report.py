@@ -1,0 +1,146 @@
+"""REPORT.md is rendered from a bench.json-shaped dict alone: every target, figure and ratio appears."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from credit_scoring.fastpath.bench_report import (
+    DEFAULTS,
+    MONITORING_OFF,
+    SCENARIOS,
+    TARGETS,
+    TUNED,
+    add_http_ratios,
+    describe_variants,
+    evaluate_targets,
+    profile_excerpt,
+    render_report,
+    write_outputs,
+)
+from credit_scoring.fastpath.benchmark import BenchConfig, BenchModel, run_inprocess_benchmark
+from credit_scoring.fastpath.onnx_export import convert_classifier_to_onnx
+from tests.support.tiny_model import fit_tiny_pipeline, tiny_applications
+
+TINY = BenchConfig(
+    iterations=30, baseline_iterations=5, warmup=2, batch_rows=1_000, batch_repeats=1, pool_size=20
+)
+# Requests/s per variant for /score with 16 clients; p50 in ms. Tuned: 5x the defaults, +20 % p50 vs off.
+RATES = {TUNED: 1_600.0, MONITORING_OFF: 1_700.0, DEFAULTS: 320.0}
+P50 = {TUNED: 6.0, MONITORING_OFF: 5.0, DEFAULTS: 40.0}
+
+
+def fake_http() -> dict:
+    results = {
+        name: {
+            s.key: {
+                "endpoint": f"/{s.endpoint}",
+                "clients": s.connections,
+                "applications_per_request": s.items,
+                "requests": 1_000,
+                "errors": 0,
+                "requests_per_s": RATES[name],
+                "applications_per_s": RATES[name] * s.items,
+                "p50_ms": P50[name],
+                "p90_ms": P50[name] * 2,
+                "p99_ms": P50[name] * 3,
+                "server_cpu_ms_per_request": 1.1,
+            }
+            for s in SCENARIOS
+        }
+        for name in RATES
+    }
+    add_http_ratios(results)
+    settings = {
+        "bento": "credit_scoring:test",
+        "tool": "wrk",
+        "tool_command": "wrk -c",
+        "loop": "closed",
+        "duration_s": 8.0,
+        "warmup_s": 2.0,
+        "order": "interleaved",
+        "batch_applications_per_request": 50,
+    }
+    return {"settings": settings, "variants": describe_variants(), "results": results}
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    pipeline = fit_tiny_pipeline(tiny_applications(rows=400, seed=3), seed=3)
+    model = BenchModel(pipeline, convert_classifier_to_onnx(pipeline), threshold=0.5, source="tiny model")
+    profile = tmp_path_factory.mktemp("profile") / "profile.txt"
+    profile.write_text("Profile of one /score request\nparse_validate  209.4\n")
+    fake = {
+        "schema_version": 1,
+        "generated_at": "2026-01-01T00:00:00+00:00",
+        "settings": {"quick": True, "skip_http": False, "model_uri": None},
+        "machine": {
+            "cpu_count": 2,
+            "platform": "Linux",
+            "python": "3.11",
+            "load_average_before": [1.0, 1.0, 1.0],
+            "load_average_after": [1.5, 1.0, 1.0],
+            "versions": {"bentoml": "1.4.39"},
+        },
+        "elapsed_s": 12.0,
+        "inprocess": run_inprocess_benchmark(model, TINY, lambda _: None),
+        "http": fake_http(),
+        "profile": profile_excerpt(profile),
+        "final_configuration": {
+            "service_config": {"workers": 2},
+            "engine": "onnx",
+            "onnx_intra_op_threads": 1,
+            "omp_wait_policy": "PASSIVE",
+        },
+    }
+    fake["targets"] = evaluate_targets(fake)
+    return fake
+
+
+def test_http_ratios_compare_with_the_defaults_and_monitoring_off(result: dict) -> None:
+    tuned = result["http"]["results"][TUNED]["score_c16"]
+    assert tuned["ratio_requests_per_s_vs_bentoml_defaults"] == 5.0
+    assert tuned["ratio_p50_vs_monitoring_off"] == 1.2
+
+
+def test_targets_are_judged_from_the_figures(result: dict) -> None:
+    verdicts = result["targets"]
+    assert set(verdicts) == {target.key for target in TARGETS}
+    assert verdicts["http_rps_16"]["met"] is True
+    assert verdicts["http_vs_defaults"]["met"] is True
+    assert verdicts["http_p99_16"]["met"] is True  # 18 ms
+    assert verdicts["monitoring_overhead"]["met"] is False  # +20 %
+    assert verdicts["http_errors_16"]["met"] is True
+
+
+def test_missing_http_figures_are_not_measured_rather_than_failed(result: dict) -> None:
+    verdicts = evaluate_targets({**result, "http": None})
+    assert verdicts["http_rps_16"]["met"] is None
+    assert "not measured" in render_report({**result, "http": None, "targets": verdicts})
+
+
+def test_report_shows_every_target_figure_and_section(result: dict) -> None:
+    text = render_report(result)
+    for target in TARGETS:
+        assert target.text in text
+    assert "NOT met" in text and "| met |" in text
+    for section in (
+        "## How it was measured",
+        "## In process: batch throughput",
+        "## HTTP through the Bento",
+        "## Bottlenecks found",
+        "## What was tried",
+        "## Final configuration and why",
+    ):
+        assert section in text
+    for name in (*result["inprocess"]["single_application"]["paths"], *result["inprocess"]["batch"]):
+        assert f"`{name}`" in text
+    assert "parse_validate  209.4" in text
+    assert "| `bentoml_defaults` | /score x16 | 320.0 |" in text
+
+
+def test_outputs_round_trip_through_json(result: dict, tmp_path: Path) -> None:
+    json_path, report_path = write_outputs(result, tmp_path)
+    assert render_report(json.loads(json_path.read_text())) == report_path.read_text()
