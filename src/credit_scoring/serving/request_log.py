@@ -39,6 +39,10 @@ MAX_PENDING_ANSWERS = 100_000
 SERVICE_LOGGERS = ("bentoml", "uvicorn.error", "circus")
 PROJECT_LOGGER = "credit_scoring"
 STORE_RETRY_S = 5.0
+# One whylogs call costs ~0.1 s of CPU for the 123 columns whatever its row count, on top of ~20 us per row:
+# profiling 10,000 rows at a time instead of 1,000 takes the cost per request from ~150 us to ~65 us (measured
+# with thread CPU time). Checkpoints still profile the rows buffered so far, so profiles on disk stay fresh.
+PROFILE_BUFFER_ROWS = 10_000
 
 
 def elapsed_ms(started: float) -> float:
@@ -322,7 +326,9 @@ class ReopeningStore:
 
 def start_request_logger(monitoring: MonitoringSettings) -> RequestLogger:
     """The background logger on the configured store and profile folder, started (store opened lazily)."""
-    profiler = WindowProfiler(monitoring.profiles_path, window_minutes=monitoring.window_minutes)
+    profiler = WindowProfiler(
+        monitoring.profiles_path, window_minutes=monitoring.window_minutes, buffer_rows=PROFILE_BUFFER_ROWS
+    )
     return RequestLogger(
         ReopeningStore(monitoring.store_url),  # type: ignore[arg-type]
         profiler,
