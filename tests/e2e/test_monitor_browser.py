@@ -22,7 +22,6 @@ from credit_scoring.serving.launcher import start_server, stop_server, wait_unti
 
 # Session fixtures of the integration suite (tiny model registered, imported into this session's BentoML).
 from tests.integration.conftest import bento_model, registered_model, store_env, tracking_uri  # noqa: F401
-from tests.support.monitor_data import fill_monitoring_store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
@@ -56,17 +55,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def service_writes_records() -> bool:
-    """Whether the service logs its requests (the RequestLogger wiring of bento/service.py)."""
-    return "RequestLogger" in (REPO_ROOT / "bento" / "service.py").read_text()
-
-
 @dataclass(frozen=True)
 class Traffic:
     data_dir: Path
     env: dict[str, str]
     simulator_output: str
-    logged_by_service: bool
 
 
 def _simulate(port: int, env: dict[str, str], runs: dict[str, float]) -> str:
@@ -94,7 +87,8 @@ def traffic(
     store_env: dict[str, str],  # noqa: F811
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Traffic]:
-    """The fixture Bento served by `bentoml serve`, fed by the real simulator (drift, then bad inputs)."""
+    """The fixture Bento served by `bentoml serve`, fed by the real simulator (drift, then bad inputs); the
+    service's own request log fills the store and the profiles the monitor reads."""
     root = tmp_path_factory.mktemp("monitor-e2e")
     env = store_env | FAST_MONITORING | {"CREDIT_DATA_DIR": str(root / "var")}
     tag = str(build_bento(REPO_ROOT, REPO_ROOT / "bentofile.yaml").tag)
@@ -105,15 +99,10 @@ def traffic(
         output = _simulate(port, env, {"drift": 8, "bad-inputs": 3})
     finally:
         stop_server(process)  # a clean shutdown also writes what the logger still holds
-    logged = service_writes_records()
-    if logged:
-        sent = sum(int(n) for n in re.findall(r"^sent (\d+) of", output, re.MULTILINE))
-        stored = _wait_for_records(MonitoringSettings(data_dir=root / "var").store_url, sent)
-        assert stored == sent, f"{sent} requests sent, {stored} records stored"
-    else:
-        # TODO(issue 4): drop this branch once bento/service.py submits records to the RequestLogger.
-        fill_monitoring_store(root / "var")
-    yield Traffic(root / "var", env, output, logged)
+    sent = sum(int(n) for n in re.findall(r"^sent (\d+) of", output, re.MULTILINE))
+    stored = _wait_for_records(MonitoringSettings(data_dir=root / "var").store_url, sent)
+    assert sent > 0 and stored == sent, f"{sent} requests sent, {stored} records stored"
+    yield Traffic(root / "var", env, output)
 
 
 def test_the_simulator_got_answers_from_the_served_bento(traffic: Traffic) -> None:
@@ -130,8 +119,6 @@ def monitor(traffic: Traffic, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """`streamlit run monitor_app/app.py` on the traffic's data folder, as `make monitor` starts it."""
     port = free_port()
     env = traffic.env.copy()
-    if not traffic.logged_by_service:
-        env["CREDIT_REFERENCE_PROFILE"] = str(traffic.data_dir / "reference_profile.bin")
     command = [sys.executable, "-m", "streamlit", "run", "monitor_app/app.py", "--server.port", str(port)]
     command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
     command += ["--browser.gatherUsageStats", "false"]
