@@ -101,3 +101,27 @@ def test_schema_has_typed_aggregate_columns(store) -> None:
     columns = {c["name"]: c["type"] for c in sa.inspect(store.engine).get_columns("requests")}
     assert isinstance(columns["probability"], sa.Float) and isinstance(columns["status"], sa.Integer)
     assert isinstance(columns["inputs"], sa.Text)
+
+
+def test_workers_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> None:
+    """Two service workers open the store on their first records at the same moment: neither may fail
+    (a check-then-create schema set-up made one of them lose its first batch)."""
+    import threading
+
+    url, opened, errors = f"sqlite:///{tmp_path / 'requests.db'}", [], []
+    start = threading.Barrier(4)
+
+    def open_at_once() -> None:
+        start.wait()
+        try:
+            opened.append(open_store(url))
+        except Exception as error:  # collected: the assertion shows which
+            errors.append(repr(error))
+
+    threads = [threading.Thread(target=open_at_once) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(opened) == 4
+    assert sa.inspect(opened[0].engine).get_indexes("requests")  # the timestamp index was made too

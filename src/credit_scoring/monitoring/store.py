@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from credit_scoring.monitoring.records import RequestRecord, storable_inputs
 
@@ -97,6 +98,18 @@ def _enable_sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def create_schema(engine: Engine) -> None:
+    """Create the table and its indexes when missing.
+
+    ``IF NOT EXISTS`` rather than ``metadata.create_all``: the service's workers open the store at the same
+    moment, and create_all's check-then-create lets the second one fail on "table already exists".
+    """
+    with engine.begin() as connection:
+        connection.execute(CreateTable(requests_table, if_not_exists=True))
+        for index in requests_table.indexes:
+            connection.execute(CreateIndex(index, if_not_exists=True))
+
+
 class SqlRequestStore:
     """:class:`RequestStore` on any SQLAlchemy URL; the table is created when missing."""
 
@@ -110,7 +123,7 @@ class SqlRequestStore:
             sa.event.listen(self.engine, "connect", _enable_sqlite_wal)
         else:
             self.engine = sa.create_engine(url, pool_pre_ping=True)
-        metadata.create_all(self.engine)
+        create_schema(self.engine)
 
     def write(self, records: Sequence[RequestRecord]) -> int:
         """Append the records in one transaction; returns how many were written."""
