@@ -110,10 +110,43 @@ def test_a_broken_store_never_raises_into_submit_and_is_counted(store) -> None:
     logger = RequestLogger(store, batch_size=5, flush_interval_s=0.01).start()
     results = [logger.submit(_record(i)) for i in range(20)]
     assert logger.flush(timeout=10)
+    held = logger.stats()
+    assert all(results) and held.written == held.failed_records == 0
+    assert held.awaiting_retry == 20 and held.write_errors >= 1  # kept for the next attempt
     assert logger.close()
     stats = logger.stats()
-    assert all(results) and stats.written == 0
-    assert stats.failed_records == 20 and stats.write_errors >= 4
+    assert stats.written == stats.awaiting_retry == 0 and stats.failed_records == 20  # given up at shutdown
+
+
+def test_records_of_failed_writes_are_written_once_the_store_is_back(store) -> None:
+    from credit_scoring.monitoring.store import create_schema
+    from credit_scoring.monitoring.writer import RequestLogger
+
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE requests")  # the store goes down...
+    logger = RequestLogger(store, batch_size=5, flush_interval_s=0.01).start()
+    for i in range(20):
+        logger.submit(_record(i))
+    assert logger.flush(timeout=10) and logger.stats().awaiting_retry == 20
+    create_schema(store.engine)  # ...and comes back
+    logger.submit(_record(20))
+    assert logger.close()
+    stats = logger.stats()
+    assert store.count() == stats.written == 21 and stats.failed_records == stats.awaiting_retry == 0
+    assert stats.write_errors >= 1
+
+
+def test_retry_keeps_at_most_the_queue_capacity(store) -> None:
+    from credit_scoring.monitoring.writer import RequestLogger
+
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE requests")
+    logger = RequestLogger(store, queue_size=8, batch_size=4, flush_interval_s=0.01).start()
+    for first in range(0, 20, 4):  # a few at a time: the queue itself never overflows
+        assert all(logger.submit(_record(i)) for i in range(first, first + 4))
+        assert logger.flush(timeout=10)
+    stats = logger.stats()
+    assert stats.awaiting_retry == 8 and stats.failed_records == 12  # the oldest were given up
 
 
 def test_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> None:

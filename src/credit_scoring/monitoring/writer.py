@@ -2,8 +2,11 @@
 
 The request path only calls :meth:`RequestLogger.submit`, a non-blocking ``put_nowait``: a full queue
 drops the record (counted, warned) instead of slowing the request, and a failing store is counted and
-logged in the background thread, never raised to the caller. The same thread feeds the batches to the
-window profiler, rolls windows, and erases raw inputs past the retention period.
+logged in the background thread, never raised to the caller. Records a failed write could not store are
+kept and written again at the next flush (up to the queue's capacity), so a store that is down for a
+while loses nothing; only what is still unwritten at shutdown, or beyond that capacity, is given up.
+The same thread feeds the batches to the window profiler, rolls windows, and erases raw inputs past the
+retention period.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class LoggerStats:
     dropped: int
     write_errors: int
     failed_records: int
+    awaiting_retry: int
     profile_errors: int
     profiled: int
     purged: int
@@ -89,6 +93,8 @@ class RequestLogger:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._last_warning = -_WARN_EVERY_S
+        self._last_write_error = -_WARN_EVERY_S
+        self._unwritten: list[RequestRecord] = []  # only touched by the background thread
 
     @classmethod
     def from_settings(cls, settings: MonitoringSettings, *, worker: str | None = None) -> RequestLogger:
@@ -171,7 +177,12 @@ class RequestLogger:
         running = self._thread is not None and self._thread.is_alive()
         depth, capacity = self._queue.qsize(), self._queue.maxsize
         return LoggerStats(
-            **counts, profiled=profiled, queue_depth=depth, queue_capacity=capacity, running=running
+            **counts,
+            awaiting_retry=len(self._unwritten),
+            profiled=profiled,
+            queue_depth=depth,
+            queue_capacity=capacity,
+            running=running,
         )
 
     # --- background thread -------------------------------------------------------------------------
@@ -202,16 +213,30 @@ class RequestLogger:
                 item.done.set()
 
     def _write(self, batch: list[RequestRecord]) -> None:
-        if not batch:
+        """Store the batch after the records an earlier write could not store, then profile the batch."""
+        pending = self._unwritten + batch
+        if not pending:
             return
         try:
-            self.store.write(batch)
-            self._add("written", len(batch))
-        except Exception as error:  # the store is down or full: count it, keep serving
+            self.store.write(pending)
+            self._add("written", len(pending))
+            self._unwritten = []
+        except Exception as error:  # the store is down or full: count it, keep serving, retry later
             self._add("write_errors")
-            self._add("failed_records", len(batch))
-            logger.error("request store write failed", extra={"records": len(batch), "error": repr(error)})
+            self._unwritten = self._keep_for_retry(pending)
+            if self._clock() - self._last_write_error >= _WARN_EVERY_S:  # not one line per retry
+                self._last_write_error = self._clock()
+                logger.error(
+                    "request store write failed; records kept for the next attempt",
+                    extra={"records": len(pending), "error": repr(error)},
+                )
         self._profile(batch)
+
+    def _keep_for_retry(self, records: list[RequestRecord]) -> list[RequestRecord]:
+        # Bounded like the queue: past its capacity the oldest records are given up, not memory.
+        given_up = max(0, len(records) - self._queue.maxsize)
+        self._add("failed_records", given_up)
+        return records[given_up:]
 
     def _profile(self, batch: list[RequestRecord]) -> None:
         if self.profiler is None:
@@ -258,6 +283,11 @@ class RequestLogger:
                 item.done.set()
         for start in range(0, len(leftovers), self.batch_size):
             self._write(leftovers[start : start + self.batch_size])
+        self._write([])  # one last attempt for the records kept after failed writes
+        if self._unwritten:
+            self._add("failed_records", len(self._unwritten))
+            logger.error("request records not written at shutdown", extra={"records": len(self._unwritten)})
+            self._unwritten = []
         if self.profiler is not None:
             try:
                 self.profiler.close()
