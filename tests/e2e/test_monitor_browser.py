@@ -101,7 +101,8 @@ def traffic(
         stop_server(process)  # a clean shutdown also writes what the logger still holds
     sent = sum(int(n) for n in re.findall(r"^sent (\d+) of", output, re.MULTILINE))
     stored = _wait_for_records(MonitoringSettings(data_dir=root / "var").store_url, sent)
-    assert sent > 0 and stored == sent, f"{sent} requests sent, {stored} records stored"
+    server_log = log.read_text()[-4000:]  # the loggers' closing counters say where a record went
+    assert sent > 0 and stored == sent, f"{sent} requests sent, {stored} records stored\n{server_log}"
     yield Traffic(root / "var", env, output)
 
 
