@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,7 +47,21 @@ class MonitoringSettings(BaseSettings):
         default=None, description="Folder of window profiles; default <data_dir>/monitoring/profiles."
     )
     window_minutes: int = Field(default=5, ge=1, le=1440, description="Length of one profile window.")
-    queue_size: int = Field(default=10_000, ge=1, description="Records waiting to be written, at most.")
+    monitoring_priority: Literal["idle", "low", "normal"] = Field(
+        default="idle",
+        description="CPU priority of each worker's request-logger process: idle (only CPU time the requests "
+        "leave unused), low (nice 19) or normal.",
+    )
+    buffer_mb: int = Field(
+        default=128,
+        ge=1,
+        description="Per worker, memory for records waiting for its logger process (pickled, 1-3 KB each).",
+    )
+    queue_size: int = Field(
+        default=10_000,
+        ge=1,
+        description="Records waiting to be written, at most (per worker, and again in its logger process).",
+    )
     batch_size: int = Field(default=256, ge=1, description="Records written to the store per batch, at most.")
     flush_interval_s: float = Field(default=1.0, gt=0, description="Longest wait before a partial batch.")
     checkpoint_interval_s: float = Field(

@@ -11,6 +11,7 @@ instead: set ``CREDIT_REQUEST_STORE_URL=postgresql://...`` and the same code run
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from credit_scoring.monitoring.records import RequestRecord, storable_inputs
+
+STORE_RETRY_S = 5.0
 
 metadata = sa.MetaData()
 
@@ -193,3 +196,44 @@ def inputs_frame(records: pd.DataFrame) -> pd.DataFrame:
 def open_store(url: str) -> SqlRequestStore:
     """The store for a URL (``sqlite:///path.db`` or ``postgresql://user@host/db``)."""
     return SqlRequestStore(url)
+
+
+class ReopeningStore:
+    """The configured store, opened on first use and reopened after a failure (at most every few seconds).
+
+    A store that cannot be opened at start-up (a full disk, a database server down) must not stop the
+    service from starting: its writes fail instead, and the logger counts them until the store is back.
+    """
+
+    def __init__(self, url: str, retry_s: float = STORE_RETRY_S) -> None:
+        self.url = url
+        self.retry_s = retry_s
+        self._store: RequestStore | None = None
+        self._retry_at = 0.0
+
+    def opened(self) -> RequestStore:
+        if self._store is None:
+            if time.monotonic() < self._retry_at:
+                raise ConnectionError(f"request store {self.url!r} unavailable; retrying in a moment")
+            try:
+                self._store = open_store(self.url)
+            except Exception:
+                self._retry_at = time.monotonic() + self.retry_s
+                raise
+        return self._store
+
+    def write(self, records: Sequence[RequestRecord]) -> int:
+        return self.opened().write(records)
+
+    def read(self, *args: Any, **kwargs: Any) -> Any:
+        return self.opened().read(*args, **kwargs)
+
+    def purge_inputs_older_than(self, days: float, now: Any = None) -> int:
+        return self.opened().purge_inputs_older_than(days, now)
+
+    def count(self) -> int:
+        return self.opened().count()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()

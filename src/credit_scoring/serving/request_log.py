@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from credit_scoring.monitoring.config import MonitoringSettings
+from credit_scoring.monitoring.logger_process import ProcessRequestLogger
 from credit_scoring.monitoring.logs import configure_json_logging
 from credit_scoring.monitoring.records import RequestRecord, pseudonymise
-from credit_scoring.monitoring.store import RequestStore, open_store
-from credit_scoring.monitoring.window_profiles import WindowProfiler
-from credit_scoring.monitoring.writer import RequestLogger
 from credit_scoring.schema import ID_COLUMN, TARGET_COLUMN
 from credit_scoring.serving.guards import KIB, send_json
 from credit_scoring.settings import Settings
@@ -38,11 +36,6 @@ MAX_KEPT_BODY = 64 * KIB
 MAX_PENDING_ANSWERS = 100_000
 SERVICE_LOGGERS = ("bentoml", "uvicorn.error", "circus")
 PROJECT_LOGGER = "credit_scoring"
-STORE_RETRY_S = 5.0
-# One whylogs call costs ~0.1 s of CPU for the 123 columns whatever its row count, on top of ~20 us per row:
-# profiling 10,000 rows at a time instead of 1,000 takes the cost per request from ~150 us to ~65 us (measured
-# with thread CPU time). Checkpoints still profile the rows buffered so far, so profiles on disk stay fresh.
-PROFILE_BUFFER_ROWS = 10_000
 
 
 def elapsed_ms(started: float) -> float:
@@ -149,14 +142,14 @@ def _rejected_application(body: Any) -> Mapping[str, Any] | None:
 
 
 class RequestLog:
-    """Builds the records of each request and submits them to a background :class:`RequestLogger`.
+    """Builds the records of each request and submits them to the worker's :class:`ProcessRequestLogger`.
 
     ``logger`` None means monitoring is off: nothing is recorded, every method is a cheap no-op.
     """
 
     def __init__(
         self,
-        logger: RequestLogger | None,
+        logger: ProcessRequestLogger | None,
         pseudonymisation_key: bytes,
         model_name: str,
         model_version: str,
@@ -170,7 +163,7 @@ class RequestLog:
     @classmethod
     def open(cls, scorer: Any, monitoring: MonitoringSettings, settings: Settings) -> RequestLog:
         """Started on the configured store, or disabled by ``CREDIT_MONITORING_ENABLED=false``."""
-        request_logger = start_request_logger(monitoring) if monitoring.monitoring_enabled else None
+        request_logger = ProcessRequestLogger(monitoring).start() if monitoring.monitoring_enabled else None
         key = settings.pseudonymisation_key.get_secret_value().encode()
         return cls(request_logger, key, scorer.name, scorer.version)
 
@@ -281,63 +274,6 @@ class _Answer:
 def _unclaimed(answer: Mapping[str, Any]) -> Scored:
     logger.warning("batch answer without its pending scores", extra={"request_id": answer.get("request_id")})
     return Scored(None, _Answer(answer), None)
-
-
-class ReopeningStore:
-    """The configured store, opened on first use and reopened after a failure (at most every few seconds).
-
-    A store that cannot be opened at start-up (a full disk, a database server down) must not stop the
-    service from starting: its writes fail instead, and the logger counts them until the store is back.
-    """
-
-    def __init__(self, url: str, retry_s: float = STORE_RETRY_S) -> None:
-        self.url = url
-        self.retry_s = retry_s
-        self._store: RequestStore | None = None
-        self._retry_at = 0.0
-
-    def opened(self) -> RequestStore:
-        if self._store is None:
-            if time.monotonic() < self._retry_at:
-                raise ConnectionError(f"request store {self.url!r} unavailable; retrying in a moment")
-            try:
-                self._store = open_store(self.url)
-            except Exception:
-                self._retry_at = time.monotonic() + self.retry_s
-                raise
-        return self._store
-
-    def write(self, records: Sequence[RequestRecord]) -> int:
-        return self.opened().write(records)
-
-    def read(self, *args: Any, **kwargs: Any) -> Any:
-        return self.opened().read(*args, **kwargs)
-
-    def purge_inputs_older_than(self, days: float, now: Any = None) -> int:
-        return self.opened().purge_inputs_older_than(days, now)
-
-    def count(self) -> int:
-        return self.opened().count()
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-
-
-def start_request_logger(monitoring: MonitoringSettings) -> RequestLogger:
-    """The background logger on the configured store and profile folder, started (store opened lazily)."""
-    profiler = WindowProfiler(
-        monitoring.profiles_path, window_minutes=monitoring.window_minutes, buffer_rows=PROFILE_BUFFER_ROWS
-    )
-    return RequestLogger(
-        ReopeningStore(monitoring.store_url),  # type: ignore[arg-type]
-        profiler,
-        queue_size=monitoring.queue_size,
-        batch_size=monitoring.batch_size,
-        flush_interval_s=monitoring.flush_interval_s,
-        checkpoint_interval_s=monitoring.checkpoint_interval_s,
-        retention_days=monitoring.retention_days,
-    ).start()
 
 
 def current_request_log() -> RequestLog | None:

@@ -1,0 +1,132 @@
+"""The request logger process of a worker: every record stored, whatever signals and deaths happen."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from credit_scoring.monitoring.config import MonitoringSettings
+from credit_scoring.monitoring.logger_process import ProcessRequestLogger
+from credit_scoring.monitoring.records import RequestRecord
+from credit_scoring.monitoring.store import open_store
+from credit_scoring.monitoring.window_profiles import list_window_files
+from credit_scoring.schema import example_application
+
+pytestmark = pytest.mark.integration
+
+
+def _record(index: int) -> RequestRecord:
+    return RequestRecord(
+        endpoint="score",
+        model_name="credit-scoring",
+        model_version="1",
+        status=200,
+        latency_ms=2.0,
+        inputs=example_application(),
+        probability=(index % 100) / 100,
+        decision="grant",
+        threshold=0.5,
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> MonitoringSettings:
+    return MonitoringSettings(data_dir=tmp_path / "var", flush_interval_s=0.05, checkpoint_interval_s=1)
+
+
+def stored(settings: MonitoringSettings) -> int:
+    store = open_store(settings.store_url)
+    try:
+        return store.count()
+    finally:
+        store.close()
+
+
+def test_records_from_many_threads_are_stored_and_profiled_by_the_child(settings: MonitoringSettings) -> None:
+    request_logger = ProcessRequestLogger(settings, worker="w7").start()
+
+    def submit_many() -> None:
+        for i in range(150):
+            request_logger.submit(_record(i))
+
+    threads = [threading.Thread(target=submit_many) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert request_logger.flush(timeout=60)
+    assert request_logger.close(timeout=60)
+    stats = request_logger.stats()
+    assert (stats.submitted, stats.written, stats.profiled, stats.dropped) == (600, 600, 600, 0)
+    assert not stats.running and stored(settings) == 600
+    assert {f.worker for f in list_window_files(settings.profiles_path)} == {"w7"}
+
+
+def test_the_child_ignores_sigterm_and_stops_when_the_worker_says_so(settings: MonitoringSettings) -> None:
+    """The process manager signals the worker's children at shutdown, even while they are importing."""
+    request_logger = ProcessRequestLogger(settings).start()
+    child = request_logger._process
+    assert child is not None
+    for pause in (0.0, 0.5, 2.0):  # at once (the interpreter is starting), while importing, then running
+        os.kill(child.pid, signal.SIGTERM)
+        time.sleep(pause)
+    accepted = sum(request_logger.submit(_record(i)) for i in range(50))
+    assert child.poll() is None and request_logger.close(timeout=60)
+    assert accepted == 50 and stored(settings) == 50 and child.returncode == 0
+
+
+def test_a_killed_child_is_replaced_and_later_records_are_stored(settings: MonitoringSettings) -> None:
+    request_logger = ProcessRequestLogger(settings).start()
+    for i in range(10):
+        request_logger.submit(_record(i))
+    assert request_logger.flush(timeout=60)
+    first = request_logger._process
+    first.kill()  # type: ignore[union-attr]
+    first.wait()  # type: ignore[union-attr]
+    for i in range(10, 30):
+        request_logger.submit(_record(i))
+    assert request_logger.close(timeout=60)
+    assert request_logger._process is not first and stored(settings) == 30
+
+
+def test_the_child_writes_what_it_holds_when_its_worker_disappears(settings: MonitoringSettings) -> None:
+    """End of stdin (the worker died) is a stop: what was handed over is still written."""
+    command = [sys.executable, "-m", "credit_scoring.monitoring.logger_child", "--worker", "orphan"]
+    command += ["--settings", settings.model_dump_json()]
+    child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    handed_over = pickle.dumps(("records", [_record(i) for i in range(25)]))
+    output, _ = child.communicate(handed_over, timeout=60)  # then stdin is closed: the worker is gone
+    assert child.returncode == 0 and b'"stopped": true' in output
+    assert stored(settings) == 25
+
+
+def test_a_stalled_child_fills_a_bounded_buffer_and_drops_are_counted(tmp_path: Path) -> None:
+    """A child kept off the CPU (here stopped outright): submit never blocks, the backlog waits in the
+    worker up to ``buffer_mb``, the excess is dropped and counted, the rest is written once it resumes."""
+    settings = MonitoringSettings(data_dir=tmp_path / "var", buffer_mb=1, queue_size=100)
+    request_logger = ProcessRequestLogger(settings).start()
+    child = request_logger._process
+    os.kill(child.pid, signal.SIGSTOP)  # type: ignore[union-attr]
+    try:
+        started = time.monotonic()
+        accepted = 0
+        for i in range(3000):
+            accepted += request_logger.submit(_record(i))
+            if i % 100 == 99:
+                time.sleep(0.03)  # let the pickling thread empty the small queue into the outbox
+        submit_s = time.monotonic() - started
+        dropped = request_logger.stats().dropped
+    finally:
+        os.kill(child.pid, signal.SIGCONT)  # type: ignore[union-attr]
+    assert request_logger.close(timeout=120)
+    stats = request_logger.stats()
+    assert submit_s < 10 and dropped > 0 and stats.dropped == dropped  # never blocked on the stopped child
+    assert stored(settings) == stats.written == 3000 - dropped > 200  # 1-3 KB a pickled record: 1 MB kept
