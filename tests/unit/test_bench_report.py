@@ -63,7 +63,13 @@ def fake_http() -> dict:
         "order": "interleaved",
         "batch_applications_per_request": 50,
     }
-    return {"settings": settings, "variants": describe_variants(), "results": results}
+    monitoring = {
+        TUNED: {"enabled": True, "workers_seen": 2, "submitted": 90_000, "written": 40_000, "dropped": 1_234,
+                "failed_records": 0, "queue_depth": 48_766},
+        MONITORING_OFF: {"enabled": False},
+    }  # fmt: skip
+    variants = describe_variants()
+    return {"settings": settings, "variants": variants, "results": results, "monitoring": monitoring}
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +145,9 @@ def test_report_shows_every_target_figure_and_section(result: dict) -> None:
         assert f"`{name}`" in text
     assert "parse_validate  209.4" in text
     assert "| `bentoml_defaults` | /score x16 | 320.0 |" in text
+    assert "| `tuned_monitoring_on` | /livez x16 |" in text  # the floor of any endpoint on this machine
+    assert "90,000 records submitted, 40,000 written so far, 48,766 waiting" in text
+    assert "1,234 dropped" in text
 
 
 def test_outputs_round_trip_through_json(result: dict, tmp_path: Path) -> None:

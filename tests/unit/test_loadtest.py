@@ -53,6 +53,11 @@ def test_wrk_script_posts_the_exact_body_with_headers() -> None:
     assert json.loads(body_line.removeprefix("wrk.body = ")) == body
 
 
+def test_wrk_script_without_a_body_gets() -> None:
+    script = wrk_script("", {})
+    assert 'wrk.method = "GET"' in script and "wrk.body" not in script
+
+
 def test_table_has_one_line_per_run() -> None:
     result = LoadResult(
         "wrk", "score", 16, 5.0, 9300, 0, 1859.9, 0.85, 2.5, 9.1, server_cpu_ms_per_request=0.9

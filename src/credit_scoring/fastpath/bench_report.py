@@ -23,6 +23,7 @@ TUNED = "tuned_monitoring_on"
 MONITORING_OFF = "tuned_monitoring_off"
 DEFAULTS = "bentoml_defaults"
 BATCH_SIZE = 50
+FLOOR_ENDPOINT = "livez"
 VERSIONED = ("bentoml", "lightgbm", "onnxruntime", "numpy", "pydantic", "uvicorn", "uvloop", "httptools")
 PROFILE_TOP_LINES = 32
 
@@ -70,6 +71,8 @@ class Scenario:
     def body(self) -> str:
         from credit_scoring.schema import example_application
 
+        if self.endpoint == FLOOR_ENDPOINT:
+            return ""  # a GET
         if self.endpoint == "score":
             return json.dumps({"application": example_application()})
         return json.dumps({"applications": [example_application()] * self.items})
@@ -80,6 +83,8 @@ SCENARIOS = (
     Scenario("score", 16),
     Scenario("score_batch", 1, BATCH_SIZE),
     Scenario("score_batch", 16, BATCH_SIZE),
+    # The liveness probe does nothing: its tail is the floor any endpoint of this server has on this machine.
+    Scenario(FLOOR_ENDPOINT, 16, 0),
 )
 
 
@@ -215,11 +220,35 @@ def run_http_benchmark(settings: HttpSettings, report: Report) -> dict[str, Any]
                         f"{settings.duration_s:g} s"
                     )
                     results[server.name][scenario.key] = measure_scenario(server, scenario, settings, tool)
+            monitoring = {server.name: monitoring_counters(server.base_url) for server in servers}
         finally:
             for server in servers:
                 stop_server(server.process)
     add_http_ratios(results)
-    return {"settings": http_settings(settings, tool), "variants": describe_variants(), "results": results}
+    return {
+        "settings": http_settings(settings, tool),
+        "variants": describe_variants(),
+        "results": results,
+        "monitoring": monitoring,
+    }
+
+
+COUNTERS = ("submitted", "written", "dropped", "failed_records", "queue_depth")
+
+
+def monitoring_counters(base_url: str, polls: int = 40) -> dict[str, Any]:
+    """The request-log counters summed over the server's workers (each answers for itself: poll until
+    every worker was seen), right after the load: records dropped under load show here."""
+    import httpx
+
+    by_worker: dict[int, dict[str, Any]] = {}
+    for _ in range(polls):
+        health = httpx.get(f"{base_url}/monitoring/health", timeout=10).json()
+        if not health.get("enabled"):
+            return {"enabled": False}
+        by_worker[health["pid"]] = health
+    sums = {name: sum(int(h.get(name, 0)) for h in by_worker.values()) for name in COUNTERS}
+    return {"enabled": True, "workers_seen": len(by_worker), **sums}
 
 
 def http_settings(settings: HttpSettings, tool: str) -> dict[str, Any]:
@@ -653,7 +682,21 @@ def render_http(http: Mapping[str, Any] | None) -> list[str]:
         for name, scenarios in http["results"].items()
         for f in scenarios.values()
     ]
-    return [*lines, "", *_table(header, rows), ""]
+    return [*lines, "", *_table(header, rows), "", *render_monitoring(http.get("monitoring", {})), ""]
+
+
+def render_monitoring(monitoring: Mapping[str, Any]) -> list[str]:
+    """What the request log did under the load (dropped records are the price of an overload)."""
+    lines = []
+    for name, c in monitoring.items():
+        if c.get("enabled"):
+            lines.append(
+                f"- request log of `{name}` right after the runs ({c['workers_seen']} worker(s)): "
+                f"{c['submitted']:,} records submitted, {c['written']:,} written so far, "
+                f"{c['queue_depth']:,} waiting for the idle-priority logger process, "
+                f"{c['dropped']:,} dropped, {c['failed_records']:,} failed."
+            )
+    return ["Monitoring under load:", "", *lines] if lines else []
 
 
 def render_context(result: Mapping[str, Any]) -> list[str]:

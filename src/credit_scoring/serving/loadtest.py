@@ -49,11 +49,11 @@ def wrk_available() -> bool:
 
 
 def wrk_script(body: str, headers: dict[str, str]) -> str:
-    """A wrk Lua script that POSTs the same JSON body on every request."""
-    lines = ['wrk.method = "POST"'] + [
+    """A wrk Lua script that POSTs the same JSON body on every request (GETs when the body is empty)."""
+    lines = [f'wrk.method = "{"POST" if body else "GET"}"'] + [
         f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()
     ]
-    return "\n".join([*lines, f"wrk.body = {json.dumps(body)}", ""])
+    return "\n".join([*lines, f"wrk.body = {json.dumps(body)}" if body else "", ""])
 
 
 def _to_ms(text: str) -> float:
@@ -94,7 +94,7 @@ async def _worker(
     while time.perf_counter() < stop:
         start = time.perf_counter()
         try:
-            response = await client.post(url, content=body)
+            response = await client.request("POST" if body else "GET", url, content=body or None)
             ok = response.status_code == 200
         except httpx.HTTPError:
             ok = False
