@@ -54,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     # LightGBM's OpenMP threads would spin after each call and steal the core; set before it is imported.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "1")
+    import mlflow
+
     from credit_scoring.fastpath.bench_report import BenchPlan, ServerNotReady, run_bench, write_outputs
+    from credit_scoring.settings import get_settings
+
+    mlflow.set_tracking_uri(get_settings().tracking_uri)  # the project's registry (MLFLOW_TRACKING_URI wins)
 
     started = time.perf_counter()
 
