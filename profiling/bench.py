@@ -30,6 +30,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--skip-http", action="store_true", help="Only the in-process benchmark.")
     parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="Measure nothing: regenerate REPORT.md from the bench.json already in --out.",
+    )
+    parser.add_argument(
         "--bento",
         default="credit_scoring:latest",
         help="Bento served for the HTTP runs (default: %(default)s; build one with make build).",
@@ -61,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
 
     mlflow.set_tracking_uri(get_settings().tracking_uri)  # the project's registry (MLFLOW_TRACKING_URI wins)
 
+    if args.render_only:
+        return render_only(args.out)
     started = time.perf_counter()
 
     def report(message: str) -> None:
@@ -84,6 +91,20 @@ def main(argv: list[str] | None = None) -> int:
     json_path, report_path = write_outputs(result, args.out)
     unmet = [v["target"] for v in result["targets"].values() if v["met"] is False]
     report(f"wrote {json_path} and {report_path}; targets not met: {len(unmet)}")
+    return 0
+
+
+def render_only(out: Path) -> int:
+    import json
+
+    from credit_scoring.fastpath.bench_report import write_outputs
+
+    json_path = out / "bench.json"
+    if not json_path.exists():
+        print(f"error: {json_path} does not exist; run make bench first", file=sys.stderr)
+        return 2
+    _, report_path = write_outputs(json.loads(json_path.read_text()), out)
+    print(f"rewrote {report_path} from {json_path}", file=sys.stderr)
     return 0
 
 

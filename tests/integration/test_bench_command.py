@@ -41,3 +41,7 @@ def test_quick_bench_writes_json_and_report(tmp_path: Path) -> None:
     report = (tmp_path / "REPORT.md").read_text()
     assert all(target.text in report for target in TARGETS)
     assert "wrote" in done.stderr  # progress output
+    (tmp_path / "REPORT.md").unlink()
+    render = [sys.executable, str(ROOT / "profiling" / "bench.py"), "--render-only", "--out", str(tmp_path)]
+    rendered = subprocess.run(render, capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+    assert rendered.returncode == 0 and (tmp_path / "REPORT.md").read_text() == report  # from the JSON alone
