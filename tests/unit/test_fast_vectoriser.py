@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 
 from credit_scoring.data.synthetic import generate_applications
-from credit_scoring.fastpath.vectorise import RecordVectoriser, frame_features, request_records
+from credit_scoring.fastpath.vectorise import (
+    RecordVectoriser,
+    frame_features,
+    frame_probabilities,
+    request_records,
+)
 from credit_scoring.features import FEATURE_NAMES, build_features, build_features_from_records
 from credit_scoring.schema import EMPLOYED_SENTINEL, INPUT_COLUMNS, example_application
 from credit_scoring.validation import Application, application_to_record
@@ -91,3 +96,16 @@ def test_frame_features_on_untyped_columns_and_unseen_levels(frame: pd.DataFrame
     odd["AMT_CREDIT"] = ["1000.5", None, "text", 2.0, np.nan, 7]
     odd["DAYS_EMPLOYED"] = EMPLOYED_SENTINEL
     _same(frame_features(odd), build_features(odd))
+
+
+def test_frame_probabilities_in_chunks_equal_one_call(frame: pd.DataFrame) -> None:
+    """Chunks (the last one short) give exactly the scores of one call on the whole table."""
+    inputs = frame.loc[:, list(INPUT_COLUMNS)]
+
+    def row_scores(matrix: np.ndarray) -> np.ndarray:  # any per-row function of the features will do
+        return np.nansum(matrix.astype(np.float64), axis=1)
+
+    chunked = frame_probabilities(inputs, row_scores, chunk_rows=7)
+    assert len(inputs) % 7 != 0 and chunked.shape == (len(inputs),)
+    np.testing.assert_array_equal(chunked, row_scores(frame_features(inputs)))
+    assert frame_probabilities(inputs.iloc[0:0], row_scores).shape == (0,)

@@ -20,7 +20,12 @@ from sklearn.pipeline import Pipeline
 from credit_scoring.fastpath.engines import NativeScorer, OnnxScorer
 from credit_scoring.fastpath.onnx_export import classifier_of, convert_classifier_to_onnx
 from credit_scoring.fastpath.parity import compare_probabilities
-from credit_scoring.fastpath.vectorise import RecordVectoriser, frame_features, request_records
+from credit_scoring.fastpath.vectorise import (
+    FRAME_CHUNK_ROWS,
+    RecordVectoriser,
+    frame_probabilities,
+    request_records,
+)
 from credit_scoring.features import build_features, build_features_from_records
 from credit_scoring.schema import INPUT_COLUMNS, TARGET_COLUMN
 from credit_scoring.training.metrics import CostWeights
@@ -363,9 +368,10 @@ def _engine_batch_cases(
             partial(onnx.predict_proba, matrix),
         ),
         f"optimised_frame_{suffix}": BatchCase(
-            f"DataFrame -> frame_features -> ONNX Runtime {threads} thread(s)",
+            f"DataFrame -> frame_features -> ONNX Runtime {threads} thread(s), "
+            f"{FRAME_CHUNK_ROWS:,} rows per call",
             True,
-            lambda: onnx.predict_proba(frame_features(inputs)),
+            partial(frame_probabilities, inputs, onnx.predict_proba),
         ),
         f"optimised_records_{suffix}": BatchCase(
             f"dicts -> RecordVectoriser -> ONNX Runtime {threads} thread(s), {per_call}",

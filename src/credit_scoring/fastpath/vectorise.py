@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -85,3 +85,22 @@ def encode_frame_fast(frame: pd.DataFrame) -> np.ndarray:
 def frame_features(frame: pd.DataFrame) -> np.ndarray:
     """Model inputs (float32) for a table of applications: ``features.build_features``, faster."""
     return derive_features(encode_frame_fast(frame))
+
+
+# 10,000 rows make ~25 MB of intermediate matrices: memory the allocator reuses from one chunk to the next.
+# One call on 100,000 rows asks the kernel for ~250 MB of fresh pages instead, and each page fault costs
+# (measured on this VM: 87-108k rows/s in one call against 125-139k in chunks, same ONNX session).
+FRAME_CHUNK_ROWS = 10_000
+
+
+def frame_probabilities(
+    frame: pd.DataFrame,
+    predict_proba: Callable[[np.ndarray], np.ndarray],
+    chunk_rows: int = FRAME_CHUNK_ROWS,
+) -> np.ndarray:
+    """Probabilities of default for a table of applications, scored ``chunk_rows`` at a time."""
+    chunks = [
+        predict_proba(frame_features(frame.iloc[start : start + chunk_rows]))
+        for start in range(0, len(frame), chunk_rows)
+    ]
+    return np.concatenate(chunks) if chunks else np.empty(0, dtype=np.float64)
