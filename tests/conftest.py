@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# The tiny registered model, shared by the integration and end-to-end suites (built once per session).
+pytest_plugins = ["tests.support.model_fixtures"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # Done before any test module is imported so settings read anywhere see the isolated paths.

@@ -20,9 +20,6 @@ from credit_scoring.monitoring.config import MonitoringSettings
 from credit_scoring.serving.bento_build import build_bento
 from credit_scoring.serving.launcher import start_server, stop_server, wait_until_ready
 
-# Session fixtures of the integration suite (tiny model registered, imported into this session's BentoML).
-from tests.integration.conftest import bento_model, registered_model, store_env, tracking_uri  # noqa: F401
-
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -83,8 +80,8 @@ def _wait_for_records(url: str, expected: int, timeout: float = 20.0) -> int:
 
 @pytest.fixture(scope="module")
 def traffic(
-    bento_model: bentoml.Model,  # noqa: F811
-    store_env: dict[str, str],  # noqa: F811
+    bento_model: bentoml.Model,
+    store_env: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Traffic]:
     """The fixture Bento served by `bentoml serve`, fed by the real simulator (drift, then bad inputs); the

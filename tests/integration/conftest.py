@@ -1,55 +1,18 @@
-"""Shared integration fixtures: a tiny model registered in a scratch MLflow store and in BentoML's store.
-
-Session-scoped and reusable by any integration test: ``registered_model`` (MLflow, alias @production),
-``bento_model`` (imported into the session's scratch BENTOML_HOME), ``api_client`` (the service in
-process through its ASGI app). Subprocess tests get the same stores through ``store_env``.
-"""
+"""Integration fixtures: the service in process. The tiny registered model and its stores
+(``registered_model``, ``bento_model``, ``store_env``) come from ``tests.support.model_fixtures``."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import bentoml
 import pytest
 from starlette.testclient import TestClient
 
-from credit_scoring.serving.importer import import_production_model
-from tests.support.registry import ALIAS, MODEL_NAME, TinyRegistration, register_tiny_model, scratch_store
+from tests.support.model_fixtures import REPO_ROOT, TINY_THRESHOLD
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TINY_THRESHOLD = 0.35
-
-
-@pytest.fixture(scope="session")
-def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A scratch MLflow store (SQLite + artifact folder) of this test session."""
-    return scratch_store(tmp_path_factory.mktemp("mlflow"))
-
-
-@pytest.fixture(scope="session")
-def registered_model(tracking_uri: str) -> TinyRegistration:
-    """Version 1 of ``credit-scoring``, a small real LightGBM pipeline, aliased @production."""
-    return register_tiny_model(tracking_uri, seed=3, threshold=TINY_THRESHOLD)
-
-
-@pytest.fixture(scope="session")
-def bento_model(registered_model: TinyRegistration) -> bentoml.Model:
-    """The @production version imported into the session's BENTOML_HOME as ``credit-scoring:latest``."""
-    return import_production_model(registered_model.tracking_uri, MODEL_NAME, ALIAS)
-
-
-@pytest.fixture(scope="session")
-def store_env(registered_model: TinyRegistration) -> dict[str, str]:
-    """Environment for subprocesses (build, serve) that must see this session's stores."""
-    return {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": registered_model.tracking_uri,
-        "BENTOML_DO_NOT_TRACK": "True",
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "src")]),
-    }
+__all__ = ["TINY_THRESHOLD"]
 
 
 @pytest.fixture(scope="session")

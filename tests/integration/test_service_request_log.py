@@ -25,7 +25,7 @@ from credit_scoring.monitoring.records import pseudonymise
 from credit_scoring.monitoring.store import open_store
 from credit_scoring.schema import ID_COLUMN, example_application
 from credit_scoring.serving.launcher import serve_command, stop_server, wait_until_ready
-from tests.integration.conftest import TINY_THRESHOLD
+from tests.support.model_fixtures import TINY_THRESHOLD
 from tests.support.registry import TinyRegistration
 
 pytestmark = pytest.mark.integration
