@@ -16,6 +16,7 @@ from credit_scoring.fastpath.bench_report import (
     add_http_ratios,
     describe_variants,
     evaluate_targets,
+    median_run,
     profile_excerpt,
     render_report,
     write_outputs,
@@ -153,3 +154,14 @@ def test_report_shows_every_target_figure_and_section(result: dict) -> None:
 def test_outputs_round_trip_through_json(result: dict, tmp_path: Path) -> None:
     json_path, report_path = write_outputs(result, tmp_path)
     assert render_report(json.loads(json_path.read_text())) == report_path.read_text()
+
+
+def test_the_key_scenario_keeps_its_median_round_and_every_round() -> None:
+    runs = [
+        {"requests_per_s": rate, "p50_ms": p50, "p99_ms": 3 * p50, "errors": 0, "requests": 10}
+        for rate, p50 in ((900.0, 9.0), (1_300.0, 6.5), (1_100.0, 7.5))
+    ]
+    chosen = median_run(runs)
+    assert chosen["p50_ms"] == 7.5 and chosen["requests_per_s"] == 1_100.0  # not the lucky round
+    assert [r["p50_ms"] for r in chosen["rounds"]] == [9.0, 6.5, 7.5]
+    assert "rounds" not in median_run(runs[:1])
