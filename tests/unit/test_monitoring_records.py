@@ -79,3 +79,12 @@ def test_no_raw_client_id_anywhere_in_the_stored_row(tmp_path: Path) -> None:
     store.close()
     raw_bytes = b"".join(path.read_bytes() for path in tmp_path.glob("requests.db*"))
     assert str(RAW_ID).encode() not in raw_bytes
+
+
+def test_a_record_travels_to_the_logger_process_unchanged() -> None:
+    import pickle
+
+    record = _record()
+    back = pickle.loads(pickle.dumps([record, record], protocol=pickle.HIGHEST_PROTOCOL))
+    assert back == [record, record] and back[0].timestamp == record.timestamp
+    assert back[0].timestamp.tzinfo is UTC and back[0].request_id == record.request_id

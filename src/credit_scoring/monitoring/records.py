@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any, Literal
 
 from pydantic import SecretStr
@@ -93,3 +94,11 @@ class RequestRecord:
         row["timestamp"] = self.timestamp.isoformat()
         row["inputs"] = storable_inputs(self.inputs)
         return row
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Pickled as the constructor and its field values: the dataclass default (a state dict built in
+        # Python per record) cost the API worker ~13 us and the logger process ~45 us per record.
+        return RequestRecord, _record_values(self)
+
+
+_record_values = attrgetter(*RequestRecord.__dataclass_fields__)
