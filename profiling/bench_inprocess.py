@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from model_options import ModelUri, Seed, TrainRows, Trees
 
 app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=False)
 USER_ERROR = 2
@@ -20,24 +21,10 @@ def main(
     out: Annotated[
         Path | None, typer.Option(help="Write the JSON result here (default: print it on stdout).")
     ] = None,
-    model_uri: Annotated[
-        str | None,
-        typer.Option(
-            help="MLflow model to measure, e.g. models:/credit-scoring@production (MLFLOW_TRACKING_URI "
-            "or the project's store). Omitted: train one in process on synthetic rows."
-        ),
-    ] = None,
-    train_rows: Annotated[
-        int, typer.Option(min=2_000, help="Synthetic rows to train the in-process model on.")
-    ] = 20_000,
-    seed: Annotated[int, typer.Option(help="Seed of the training data, split and model.")] = 42,
-    trees: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="Train exactly this many trees (no early stopping) to see how engines scale with size.",
-        ),
-    ] = None,
+    model_uri: ModelUri = None,
+    train_rows: TrainRows = 20_000,
+    seed: Seed = 42,
+    trees: Trees = None,
     iterations: Annotated[
         int, typer.Option(min=100, help="Timed calls per single-application path.")
     ] = 5_000,
