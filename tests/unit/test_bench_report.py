@@ -14,6 +14,7 @@ from credit_scoring.fastpath.bench_report import (
     TARGETS,
     TUNED,
     add_http_ratios,
+    backlog,
     describe_variants,
     evaluate_targets,
     median_run,
@@ -165,3 +166,11 @@ def test_the_key_scenario_keeps_its_median_round_and_every_round() -> None:
     assert chosen["p50_ms"] == 7.5 and chosen["requests_per_s"] == 1_100.0  # not the lucky round
     assert [r["p50_ms"] for r in chosen["rounds"]] == [9.0, 6.5, 7.5]
     assert "rounds" not in median_run(runs[:1])
+
+
+def test_backlog_counts_records_not_yet_settled() -> None:
+    counters = {"enabled": True, "submitted": 100, "written": 60, "dropped": 5, "failed_records": 5}
+    assert backlog(counters | {"queue_depth": 20}) == 30  # written stats lag: the larger figure counts
+    assert backlog(counters | {"queue_depth": 40}) == 40
+    assert backlog(counters | {"written": 90, "queue_depth": 0}) == 0
+    assert backlog({"enabled": False}) == 0

@@ -225,6 +225,7 @@ def run_http_benchmark(settings: HttpSettings, report: Report) -> dict[str, Any]
                             f"{scenario.key} on {server.name} (round {round_number}/{rounds}): "
                             f"{settings.warmup_s:g} s warm-up + {settings.duration_s:g} s"
                         )
+                        wait_until_logged(servers, report)
                         runs[server.name].append(measure_scenario(server, scenario, settings, tool))
                 for name, measured in runs.items():
                     results[name][scenario.key] = median_run(measured)
@@ -271,6 +272,26 @@ def monitoring_counters(base_url: str, polls: int = 40) -> dict[str, Any]:
     return {"enabled": True, "workers_seen": len(by_worker), **sums}
 
 
+def backlog(counters: Mapping[str, Any]) -> int:
+    """Records submitted but not yet written (nor counted as lost) by a server's logger processes."""
+    if not counters.get("enabled"):
+        return 0
+    settled = counters["written"] + counters["dropped"] + counters["failed_records"]
+    return max(counters["queue_depth"], counters["submitted"] - settled)
+
+
+def wait_until_logged(servers: list[Server], report: Report, timeout_s: float = 180.0) -> None:
+    """Let every server's logger process finish the records of earlier runs before the next run: at idle
+    priority it would otherwise spend that backlog in the next run's CPU gaps, whichever variant runs."""
+    deadline = time.monotonic() + timeout_s
+    waiting = {s.name: backlog(monitoring_counters(s.base_url, polls=8)) for s in servers}
+    if any(waiting.values()):
+        report(f"waiting for the request logs to catch up: {waiting}")
+    while any(waiting.values()) and time.monotonic() < deadline:
+        time.sleep(1.0)
+        waiting = {s.name: backlog(monitoring_counters(s.base_url, polls=8)) for s in servers}
+
+
 def http_settings(settings: HttpSettings, tool: str) -> dict[str, Any]:
     return {
         "bento": settings.bento,
@@ -282,7 +303,8 @@ def http_settings(settings: HttpSettings, tool: str) -> dict[str, Any]:
         "loop": "closed (each client sends its next request when the previous one answered)",
         "duration_s": settings.duration_s,
         "warmup_s": settings.warmup_s,
-        "order": "variants interleaved per scenario, all servers up during the run",
+        "order": "variants interleaved per scenario, all servers up during the run, every server's "
+        "request log drained of earlier runs' records before each run",
         "key_scenario": f"{KEY_SCENARIO.key}: median (by p50) of {settings.key_rounds} interleaved rounds",
         "batch_applications_per_request": BATCH_SIZE,
         "client_and_server_on_same_machine": True,
