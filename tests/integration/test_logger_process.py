@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from credit_scoring.monitoring.config import MonitoringSettings
-from credit_scoring.monitoring.logger_process import ProcessRequestLogger
+from credit_scoring.monitoring.logger_process import SETTINGS_VARIABLE, ProcessRequestLogger
 from credit_scoring.monitoring.records import RequestRecord
 from credit_scoring.monitoring.store import open_store
 from credit_scoring.monitoring.window_profiles import list_window_files
@@ -100,8 +100,8 @@ def test_a_killed_child_is_replaced_and_later_records_are_stored(settings: Monit
 def test_the_child_writes_what_it_holds_when_its_worker_disappears(settings: MonitoringSettings) -> None:
     """End of stdin (the worker died) is a stop: what was handed over is still written."""
     command = [sys.executable, "-m", "credit_scoring.monitoring.logger_child", "--worker", "orphan"]
-    command += ["--settings", settings.model_dump_json()]
-    child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    env = os.environ | {SETTINGS_VARIABLE: settings.model_dump_json()}
+    child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     handed_over = pickle.dumps(("records", [_record(i) for i in range(25)]))
     output, _ = child.communicate(handed_over, timeout=60)  # then stdin is closed: the worker is gone
     assert child.returncode == 0 and b'"stopped": true' in output
@@ -130,3 +130,16 @@ def test_a_stalled_child_fills_a_bounded_buffer_and_drops_are_counted(tmp_path: 
     stats = request_logger.stats()
     assert submit_s < 10 and dropped > 0 and stats.dropped == dropped  # never blocked on the stopped child
     assert stored(settings) == stats.written == 3000 - dropped > 200  # 1-3 KB a pickled record: 1 MB kept
+
+
+def test_no_setting_appears_on_the_command_line(tmp_path: Path) -> None:
+    """The store URL may carry a password: it must not be readable in the process list."""
+    url = f"sqlite:///{tmp_path / 'requests.db'}?secret-marker=s3cr3t"
+    request_logger = ProcessRequestLogger(
+        MonitoringSettings(data_dir=tmp_path, request_store_url=url)
+    ).start()
+    try:
+        command_line = Path(f"/proc/{request_logger._process.pid}/cmdline").read_bytes()  # type: ignore[union-attr]
+    finally:
+        assert request_logger.close(timeout=60)
+    assert b"s3cr3t" not in command_line and b"logger_child" in command_line

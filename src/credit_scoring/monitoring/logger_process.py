@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 SEND_INTERVAL_S = 0.02
 STATS_INTERVAL_S = 0.5
 RESTART_AFTER_S = 5.0
+SETTINGS_VARIABLE = "CREDIT_LOGGER_PROCESS_SETTINGS"  # the worker's MonitoringSettings, as JSON
 
 
 def _package_root() -> str:
@@ -132,8 +133,10 @@ class ProcessRequestLogger(RecordIntake):
 
     def _spawn(self) -> None:
         command = [sys.executable, "-m", "credit_scoring.monitoring.logger_child", "--worker", self.worker]
-        command += ["--settings", self.settings.model_dump_json()]
         path = os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")]))
+        # The settings go by environment, not argv: the store URL may carry a password, and any user can
+        # read a process's command line.
+        env = os.environ | {"PYTHONPATH": path, SETTINGS_VARIABLE: self.settings.model_dump_json()}
         # Started with the stop signals blocked (the mask survives exec) until the child ignores them: one
         # arriving before the child's first line of Python would otherwise kill it. Same session as the
         # worker on purpose: a session of its own is a scheduler autogroup of its own, with a full share of
@@ -144,7 +147,7 @@ class ProcessRequestLogger(RecordIntake):
                 command,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                env=os.environ | {"PYTHONPATH": path},
+                env=env,
             )
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
@@ -333,17 +336,17 @@ def _protocol_stdout() -> IO[str]:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="The request logger process of one API worker (started by the service, not by hand): "
-        "reads pickled records on stdin, writes them to the store and the window profiles."
+        f"reads pickled records on stdin, writes them to the store and the window profiles; its settings "
+        f"come as JSON in {SETTINGS_VARIABLE}."
     )
     parser.add_argument("--worker", required=True, help="Worker id naming this worker's profile files.")
-    parser.add_argument("--settings", required=True, help="The worker's MonitoringSettings as JSON.")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     replies_stream = _protocol_stdout()
-    settings = MonitoringSettings.model_validate_json(args.settings)
+    settings = MonitoringSettings.model_validate_json(os.environ[SETTINGS_VARIABLE])
     configure_json_logging(logging.INFO, stream=sys.stderr)
     lower_priority(settings.monitoring_priority)
     request_logger = RequestLogger.from_settings(settings, worker=args.worker).start()
