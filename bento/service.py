@@ -63,7 +63,8 @@ class CreditScoring:
             Path(self.bento_model.path), self.bento_model.info.metadata, settings.scoring_engine
         )
         quiet_client_errors()
-        # One record per request, written by a background thread (CREDIT_MONITORING_ENABLED=false: none).
+        # One record per request, written by this worker's logger process (CREDIT_MONITORING_ENABLED=false:
+        # none).
         self.request_log = RequestLog.open(self.scorer, get_monitoring_settings(), settings)
 
     @bentoml.on_shutdown

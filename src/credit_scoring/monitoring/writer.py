@@ -1,4 +1,5 @@
-"""The request logger: a bounded queue and one background thread that batches records into the store.
+"""The request logger: a bounded queue and one thread that batches records into the store (it runs in each
+API worker's logger process, see ``logger_process``).
 
 The request path only calls :meth:`RequestLogger.submit`, a non-blocking ``put_nowait``: a full queue
 drops the record (counted, warned) instead of slowing the request, and a failing store is counted and

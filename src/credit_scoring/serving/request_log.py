@@ -292,8 +292,8 @@ class RequestLogMiddleware:
 
     Being outermost it sees every answer, including the 401, 413 and 4xx produced by the guards and by
     BentoML's validation; the API methods add the scores (``note_scored``, ``RequestLog.note_batch``).
-    Records are submitted after the response is sent and written by a background thread. It also answers
-    GET /monitoring/health with the logger's counters (open, like the probes: it holds no client data).
+    Records are submitted after the response is sent and written by the worker's logger process. It also
+    answers GET /monitoring/health with the logger's counters (open, like the probes: no client data).
     """
 
     def __init__(self, app: ASGIApp, request_log: Callable[[], RequestLog | None] = current_request_log):
