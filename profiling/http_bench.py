@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,7 +13,7 @@ from pathlib import Path
 
 from credit_scoring.schema import example_application
 from credit_scoring.serving.bento_build import BENTO_NAME
-from credit_scoring.serving.launcher import start_server, stop_server, wait_until_ready
+from credit_scoring.serving.launcher import free_port, start_server, stop_server, wait_until_ready
 from credit_scoring.serving.loadtest import (
     LoadResult,
     format_table,
@@ -79,12 +78,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, help="JSON result file (default: var/profiling/http_bench.json).")
     return parser.parse_args(argv)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import pytest
 from credit_scoring.monitoring import dashboard as board
 from credit_scoring.monitoring.config import MonitoringSettings
 from credit_scoring.serving.bento_build import build_bento
-from credit_scoring.serving.launcher import start_server, stop_server, wait_until_ready
+from credit_scoring.serving.launcher import free_port, start_server, stop_server, wait_until_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
@@ -44,12 +43,6 @@ SECTIONS = [
 ]
 # Records reach the store within a second (flush interval) and the profiles at every checkpoint.
 FAST_MONITORING = {"CREDIT_FLUSH_INTERVAL_S": "0.2", "CREDIT_CHECKPOINT_INTERVAL_S": "1"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ import httpx
 import pytest
 
 from credit_scoring.schema import example_application
-from credit_scoring.serving.launcher import start_server, stop_server, wait_until_ready
+from credit_scoring.serving.launcher import free_port, start_server, stop_server, wait_until_ready
 from tests.support.registry import TinyRegistration, pyfunc_probabilities, register_tiny_model, scratch_store
 from tests.support.tiny_model import as_json_rows
 
@@ -54,12 +53,6 @@ def bento_labels(tag: str, env: dict[str, str]) -> dict[str, str]:
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)["labels"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from credit_scoring.monitoring.config import MonitoringSettings
 from credit_scoring.monitoring.records import pseudonymise
 from credit_scoring.monitoring.store import open_store
 from credit_scoring.schema import ID_COLUMN, example_application
-from credit_scoring.serving.launcher import serve_command, stop_server, wait_until_ready
+from credit_scoring.serving.launcher import free_port, serve_command, stop_server, wait_until_ready
 from tests.support.model_fixtures import TINY_THRESHOLD
 from tests.support.registry import TinyRegistration
 
@@ -204,12 +203,6 @@ def test_every_request_leaves_exactly_one_record_per_application(
     assert answered <= set(records["request_id"])  # an answer's id finds its record (support, audit)
     assert files_holding(tmp_path / "var", ids.used) == []
     assert list((tmp_path / "var" / "monitoring" / "profiles").rglob("*.bin"))  # windows profiled
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def broken_store_urls(tmp_path: Path) -> dict[str, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import socket
 import subprocess
 import tempfile
 import time
@@ -112,12 +111,6 @@ class Server:
     cpu: list[float] = field(default_factory=list)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def versions() -> dict[str, str]:
     """Installed versions of the libraries that shape the figures."""
     found = {}
@@ -135,7 +128,7 @@ def machine_state() -> dict[str, Any]:
 
 def start_variant(name: str, variant: HttpVariant, bento: str, workdir: Path) -> Server:
     """Serve the Bento on a free port; monitoring writes into ``workdir`` instead of the project's store."""
-    from credit_scoring.serving.launcher import start_server
+    from credit_scoring.serving.launcher import free_port, start_server
 
     port = free_port()
     env = dict(os.environ) | variant.env | {"BENTOML_DO_NOT_TRACK": "True"}

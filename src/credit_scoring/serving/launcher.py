@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +18,13 @@ from credit_scoring.schema import example_application
 
 class ServerExited(RuntimeError):
     """`bentoml serve` stopped before it became ready (its log says why)."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (the OS picks it), for a server started next."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
 
 
 def serve_command(tag: str, port: int, host: str = "0.0.0.0") -> list[str]:
