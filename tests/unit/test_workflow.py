@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,6 +88,31 @@ def _literal_secrets(document: Any) -> list[str]:
         if not (isinstance(value, str) and SECRET_EXPRESSION.fullmatch(value.strip())):
             found.append(f"{path}.{key}")
     return found
+
+
+def _schema_errors(workflow_file: Path) -> str:
+    """check-jsonschema against its vendored copy of GitHub's workflow schema (works offline)."""
+    executable = shutil.which("check-jsonschema", path=str(Path(sys.executable).parent))
+    assert executable, "check-jsonschema is missing: run make venv"
+    done = subprocess.run(
+        [executable, "--builtin-schema", "vendor.github-workflows", str(workflow_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return "" if done.returncode == 0 else done.stdout + done.stderr
+
+
+def test_workflow_is_valid_against_githubs_schema() -> None:
+    assert _schema_errors(WORKFLOW) == ""
+
+
+def test_the_schema_check_catches_a_malformed_workflow(tmp_path: Path) -> None:
+    text = WORKFLOW.read_text(encoding="utf-8")
+    assert "timeout-minutes: 45" in text
+    malformed = tmp_path / "ci.yml"
+    malformed.write_text(text.replace("timeout-minutes: 45", "timeout-minutes: soon", 1), encoding="utf-8")
+    assert "'soon' is not of type 'number'" in _schema_errors(malformed)
 
 
 def test_triggers_are_push_and_pull_request(workflow: dict[Any, Any]) -> None:
