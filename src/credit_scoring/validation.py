@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    create_model,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from credit_scoring.schema import (
@@ -37,15 +48,34 @@ def _field_type(spec: ColumnSpec) -> Any:
     return int if spec.kind == "int" else float
 
 
-def _field_definition(spec: ColumnSpec) -> tuple[Any, Any]:
+def _rule_checked_field(spec: ColumnSpec) -> tuple[Any, Any]:
     base = _field_type(spec)
     annotated = Annotated[base | None if spec.nullable else base, BeforeValidator(partial(_enforce, spec))]
-    info = Field(default=None if spec.nullable else ..., description=spec.describe_rule())
-    return annotated, info
+    return annotated, _field_info(spec)
 
 
-def _build_application_model() -> type[BaseModel]:
-    fields: dict[str, Any] = {spec.name: _field_definition(spec) for spec in APPLICATION_COLUMNS}
+def _native_field(spec: ColumnSpec) -> tuple[Any, Any]:
+    native = _native_type(spec)
+    return (native | None if spec.nullable else native), _field_info(spec)
+
+
+def _native_type(spec: ColumnSpec) -> Any:
+    if spec.kind == "category":
+        return Literal[spec.levels]  # type: ignore[valid-type]
+    # Strict: no text or booleans for numbers (a strict float still takes a JSON integer).
+    bounds = Field(ge=spec.minimum, le=spec.maximum, allow_inf_nan=False)
+    native: Any = Annotated[_field_type(spec), Strict(), bounds]
+    for value in spec.special_values:
+        native = native | Literal[int(value) if spec.kind == "int" else float(value)]
+    return native
+
+
+def _field_info(spec: ColumnSpec) -> Any:
+    return Field(default=None if spec.nullable else ..., description=spec.describe_rule())
+
+
+def _application_fields(field_definition: Callable[[ColumnSpec], tuple[Any, Any]]) -> dict[str, Any]:
+    fields: dict[str, Any] = {spec.name: field_definition(spec) for spec in APPLICATION_COLUMNS}
     fields[ID_COLUMN] = (
         int | None,
         Field(default=None, ge=0, description="Client reference (pseudonymised)."),
@@ -54,11 +84,41 @@ def _build_application_model() -> type[BaseModel]:
         int | None,
         Field(default=None, description="Ignored: lets a raw training row be sent."),
     )
-    config = ConfigDict(extra="forbid", title="Application")
-    return create_model("Application", __config__=config, __doc__="One loan application.", **fields)
+    return fields
 
 
-Application: type[BaseModel] = _build_application_model()
+_CONFIG = ConfigDict(extra="forbid", title="Application")
+_RuleCheckedApplication: type[BaseModel] = create_model(
+    "Application", __config__=_CONFIG, **_application_fields(_rule_checked_field)
+)
+
+
+# An application is checked twice only when it needs it. The native model states every rule as a
+# pydantic-core constraint (strict types, ranges, levels): an ordinary application is validated without a
+# line of Python. Whatever it refuses is validated again by the rule-checked model, which calls the
+# schema's own check per field: it words the error, and it accepts the lenient forms the native model
+# leaves to it (a whole number sent as 2.0, NaN for a missing value).
+class _NativeFirst(BaseModel):
+    """Validated natively; what that refuses goes to the rule-checked model (its answer or its error)."""
+
+    model_config = _CONFIG
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _rule_checked_when_refused(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(data)
+        except ValidationError:
+            checked = _RuleCheckedApplication.model_validate(data)
+            return cls.model_construct(**checked.__dict__)
+
+
+Application: type[BaseModel] = create_model(
+    "Application",
+    __base__=_NativeFirst,
+    __doc__="One loan application.",
+    **_application_fields(_native_field),
+)
 
 
 def application_to_record(application: BaseModel) -> dict[str, Any]:
