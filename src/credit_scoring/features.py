@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -71,27 +72,59 @@ _RATIOS: tuple[tuple[str, str], ...] = (
 )
 _NUMERATORS = np.array([_COLUMN[numerator] for numerator, _ in _RATIOS])
 _DENOMINATORS = np.array([_COLUMN[denominator] for _, denominator in _RATIOS])
+_EMPLOYED = _COLUMN["DAYS_EMPLOYED"]
+# Ratios whose numerator is DAYS_EMPLOYED: the sentinel is missing there too (it is never a denominator).
+_OF_EMPLOYED = np.array([numerator == "DAYS_EMPLOYED" for numerator, _ in _RATIOS])
+_RATIO_POSITIONS = tuple((_COLUMN[numerator], _COLUMN[denominator]) for numerator, denominator in _RATIOS)
+_WIDTH = len(INPUT_COLUMNS)
+_ROW_OPERANDS = frozenset({_EMPLOYED, *(position for pair in _RATIO_POSITIONS for position in pair)})
 
 
 def derive_features(encoded: np.ndarray) -> np.ndarray:
     """Model inputs from encoded columns: employment sentinel as missing plus a flag, and the ratios.
 
-    Written into one preallocated matrix with a handful of numpy calls: the cost per call (not per row)
-    is what one API request pays, about 4 times less than stacking the columns one by one.
+    Written into one float32 matrix; the ratios are divided in float64 (then rounded like the raw
+    columns) only where the denominator is not zero, so no floating-point error state has to be set.
     """
-    width = len(INPUT_COLUMNS)
-    features = np.empty((len(encoded), len(FEATURE_NAMES)), dtype=np.float64)
-    raw = features[:, :width]
-    raw[:] = encoded
-    days_employed = raw[:, _COLUMN["DAYS_EMPLOYED"]]  # a view: the sentinel becomes missing in place
-    anomaly = days_employed == EMPLOYED_SENTINEL
-    days_employed[anomaly] = np.nan
-    features[:, width] = anomaly
-    ratios = features[:, width + 1 :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        np.divide(raw[:, _NUMERATORS], raw[:, _DENOMINATORS], out=ratios)
-    ratios[~np.isfinite(ratios)] = np.nan
-    return features.astype(FEATURE_DTYPE)
+    anomaly = encoded[:, _EMPLOYED] == EMPLOYED_SENTINEL
+    numerators, denominators = encoded[:, _NUMERATORS], encoded[:, _DENOMINATORS]  # copies
+    numerators[anomaly[:, None] & _OF_EMPLOYED] = np.nan
+    ratios = np.full(numerators.shape, np.nan)
+    np.divide(numerators, denominators, out=ratios, where=denominators != 0)
+    ratios[np.isinf(ratios)] = np.nan
+    features = np.empty((len(encoded), len(FEATURE_NAMES)), dtype=FEATURE_DTYPE)
+    features[:, :_WIDTH] = encoded
+    features[anomaly, _EMPLOYED] = np.nan
+    features[:, _WIDTH] = anomaly
+    features[:, _WIDTH + 1 :] = ratios
+    return features
+
+
+def derive_row(values: Sequence[Any]) -> np.ndarray:
+    """``derive_features`` for one row of raw values (None when missing), as a 1-row matrix.
+
+    One API request's path: a dozen numpy calls cost more than the arithmetic on one row, so the same
+    rules are applied to the few Python numbers they read (identical results, parity-tested).
+    """
+    numbers = {position: _number(values[position]) for position in _ROW_OPERANDS}
+    anomaly = numbers[_EMPLOYED] == EMPLOYED_SENTINEL
+    raw = list(values)
+    if anomaly:
+        numbers[_EMPLOYED] = raw[_EMPLOYED] = math.nan
+    ratios = [_ratio(numbers[numerator], numbers[denominator]) for numerator, denominator in _RATIO_POSITIONS]
+    # Through float64 as in derive_features, so "12.5" or an int rounds once the same way; None -> NaN.
+    return np.array([[*raw, float(anomaly), *ratios]], dtype=np.float64).astype(FEATURE_DTYPE)
+
+
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)  # float() as encode_records: "12.5" ok, text fails
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    if denominator == 0:
+        return math.nan
+    ratio = numerator / denominator
+    return math.nan if math.isinf(ratio) else ratio
 
 
 def build_features(frame: pd.DataFrame) -> np.ndarray:

@@ -61,9 +61,27 @@ def test_unseen_levels_missing_keys_and_text_numbers_as_encode_records(records: 
 
 def test_one_record_equals_its_row_in_a_batch(records: list[dict[str, Any]]) -> None:
     vectoriser = RecordVectoriser()
-    batch = vectoriser.transform(records[:20])
-    for index, record in enumerate(records[:20]):
+    batch = vectoriser.transform(records)
+    for index, record in enumerate(records):
         _same(vectoriser.transform_one(record), batch[index : index + 1])
+        _same(vectoriser.transform([record]), batch[index : index + 1])
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"DAYS_EMPLOYED": EMPLOYED_SENTINEL},
+        {"AMT_INCOME_TOTAL": 0.0, "AMT_GOODS_PRICE": -0.0, "DAYS_BIRTH": 0},  # zero denominators
+        {"AMT_CREDIT": None, "AMT_ANNUITY": float("nan")},  # missing numerators
+        {"AMT_CREDIT": float("inf")},  # an infinite ratio (a table can hold inf) is missing
+        {"DAYS_EMPLOYED": 0, "DAYS_BIRTH": -1, "AMT_INCOME_TOTAL": "202500.5"},
+    ],
+)
+def test_the_row_path_follows_the_table_rules_on_edge_values(
+    records: list[dict[str, Any]], changes: dict[str, Any]
+) -> None:
+    record = records[0] | changes
+    _same(RecordVectoriser().transform_one(record), build_features_from_records([record, record])[:1])
 
 
 def test_a_validated_application_can_be_passed_as_its_dict() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from credit_scoring.features import LEVEL_CODES, derive_features
+from credit_scoring.features import LEVEL_CODES, derive_features, derive_row
 from credit_scoring.schema import INPUT_COLUMNS
 
 
@@ -48,11 +48,13 @@ class RecordVectoriser:
 
     def transform(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Model inputs (float32, n x features) for request records keyed by column name."""
+        if len(records) == 1:  # one API request: the row path, without numpy's cost per call
+            return self.transform_one(records[0])
         return derive_features(self.encode(records))
 
     def transform_one(self, record: Mapping[str, Any]) -> np.ndarray:
         """Model inputs (float32, 1 x features) for one record, e.g. ``application.__dict__``."""
-        return derive_features(np.array([self.encode_one(record)], dtype=np.float64))
+        return derive_row(self.encode_one(record))
 
 
 def request_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
