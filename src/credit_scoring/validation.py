@@ -62,9 +62,9 @@ def _native_field(spec: ColumnSpec) -> tuple[Any, Any]:
 def _native_type(spec: ColumnSpec) -> Any:
     if spec.kind == "category":
         return Literal[spec.levels]  # type: ignore[valid-type]
-    # Strict: no text or booleans for numbers (a strict float still takes a JSON integer).
-    bounds = Field(ge=spec.minimum, le=spec.maximum, allow_inf_nan=False)
-    native: Any = Annotated[_field_type(spec), Strict(), bounds]
+    # Strict: no text or booleans for numbers (a strict float still takes a JSON integer). NaN and
+    # infinities are refused by the model's config: on a field, pydantic checks that in Python.
+    native: Any = Annotated[_field_type(spec), Strict(), Field(ge=spec.minimum, le=spec.maximum)]
     for value in spec.special_values:
         native = native | Literal[int(value) if spec.kind == "int" else float(value)]
     return native
@@ -101,7 +101,7 @@ _RuleCheckedApplication: type[BaseModel] = create_model(
 class _NativeFirst(BaseModel):
     """Validated natively; what that refuses goes to the rule-checked model (its answer or its error)."""
 
-    model_config = _CONFIG
+    model_config = _CONFIG | ConfigDict(allow_inf_nan=False)
 
     @model_validator(mode="wrap")
     @classmethod
