@@ -35,10 +35,9 @@ def storable_inputs(fields: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """The input fields without the raw client id and target, NaN as None (JSON has no NaN)."""
     if fields is None:
         return None
+    # `value != value` is true for NaN only: the cheapest test, run on every field of every record.
     return {
-        name: None if isinstance(value, float) and math.isnan(value) else value
-        for name, value in fields.items()
-        if name not in _NEVER_STORED
+        name: None if value != value else value for name, value in fields.items() if name not in _NEVER_STORED
     }
 
 

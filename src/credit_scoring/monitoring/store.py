@@ -10,13 +10,13 @@ instead: set ``CREDIT_REQUEST_STORE_URL=postgresql://...`` and the same code run
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import orjson
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
@@ -88,7 +88,7 @@ def _row(record: RequestRecord) -> dict[str, Any]:
     row = {name: getattr(record, name) for name in RECORD_COLUMNS}
     row["timestamp"] = _naive_utc(record.timestamp)
     inputs = storable_inputs(record.inputs)  # here, in the writer thread, not on the request path
-    row["inputs"] = None if inputs is None else json.dumps(inputs, allow_nan=False)
+    row["inputs"] = None if inputs is None else orjson.dumps(inputs).decode()
     return row
 
 
@@ -182,7 +182,7 @@ def _frame(rows: Sequence[Any], names: list[str]) -> pd.DataFrame:
     for name in _TEXT_COLUMNS:
         frame[name] = frame[name].astype("str")  # also typed when the range is empty
     if "inputs" in columns:
-        parsed = [None if text is None else json.loads(text) for text in columns["inputs"]]
+        parsed = [None if text is None else orjson.loads(text) for text in columns["inputs"]]
         frame["inputs"] = pd.Series(parsed, index=frame.index, dtype=object)
     return frame
 
