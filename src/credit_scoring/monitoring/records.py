@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import math
 import uuid
@@ -28,7 +27,8 @@ def pseudonymise(client_id: int | str | None, key: SecretStr | str | bytes) -> s
     secret = key.get_secret_value() if isinstance(key, SecretStr) else key
     secret_bytes = secret.encode() if isinstance(secret, str) else secret
     normalised = str(int(client_id)) if not isinstance(client_id, str) else client_id.strip()
-    return hmac.new(secret_bytes, normalised.encode(), hashlib.sha256).hexdigest()
+    # hmac.digest: OpenSSL's one-shot HMAC, several times cheaper than an hmac.new object per request.
+    return hmac.digest(secret_bytes, normalised.encode(), "sha256").hex()
 
 
 def storable_inputs(fields: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -299,10 +299,17 @@ class RequestLogMiddleware:
     def __init__(self, app: ASGIApp, request_log: Callable[[], RequestLog | None] = current_request_log):
         self.app = app
         self.request_log = request_log
+        self._found: RequestLog | None = None
+
+    def _log(self) -> RequestLog | None:
+        # The service instance, hence its log, lives as long as the worker: found once, not per request.
+        if self._found is None:
+            self._found = self.request_log()
+        return self._found
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         endpoint = API_ENDPOINTS.get(scope["path"]) if scope["type"] == "http" else None
-        log = self.request_log() if endpoint is not None else None
+        log = self._log() if endpoint is not None else None
         if log is None or not log.enabled:
             if scope["type"] == "http" and scope["path"] == HEALTH_PATH and scope["method"] == "GET":
                 return await self._health(send)
