@@ -19,6 +19,7 @@ from credit_scoring.fastpath.bench_report import (
     evaluate_targets,
     median_run,
     profile_excerpt,
+    render_floor,
     render_report,
     write_outputs,
 )
@@ -174,3 +175,11 @@ def test_backlog_counts_records_not_yet_settled() -> None:
     assert backlog(counters | {"queue_depth": 40}) == 40
     assert backlog(counters | {"written": 90, "queue_depth": 0}) == 0
     assert backlog({"enabled": False}) == 0
+
+
+def test_the_floor_section_compares_score_with_the_no_op_of_the_same_run(result: dict) -> None:
+    text = "\n".join(render_floor(result["http"]))
+    # The fake gives every scenario the variant's rate: the no-op is 5x the defaults, /score 100 % of it.
+    assert "5.00x what BentoML's defaults reach" in text and "100.0 % of the no-op's rate" in text
+    assert "4x the defaults would need 80.0 %" in text and "p99 18.00 ms" in text
+    assert render_floor(None) == [] and render_floor({"results": {}}) == []
