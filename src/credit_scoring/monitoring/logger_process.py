@@ -42,8 +42,8 @@ from credit_scoring.monitoring.writer import FlushMarker, LoggerStats, RecordInt
 logger = logging.getLogger(__name__)
 
 # Records travel to the child in bunches: one pickle and one pipe write per bunch, not per record. Every
-# bunch wakes this worker's pickling and pipe threads, which then take the GIL from the event loop; under
-# load, 5 bunches a second instead of 50 cut the p50 at 16 clients by about a tenth (A/B in NOTES_service).
+# bunch wakes this worker's pickling and pipe threads, which then take the GIL from the event loop: 5
+# bunches a second rather than 50 (the measurements, and their noise, are in profiling/NOTES_service.md).
 SEND_INTERVAL_S = 0.2
 STATS_INTERVAL_S = 0.5
 RESTART_AFTER_S = 5.0
