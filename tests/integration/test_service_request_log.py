@@ -156,6 +156,18 @@ def service_in_process(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> 
         free_bentoml_metric_names()
 
 
+def wait_for_workers(client: httpx.Client, count: int, timeout_s: float = 120.0) -> None:
+    """Poll /monitoring/health (each worker answers with its own pid) until ``count`` workers answered."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout_s
+    while len(seen) < count:
+        assert time.monotonic() < deadline, f"only {len(seen)} of {count} workers answered"
+        # A new connection each time: a kept-alive one would always reach the same worker.
+        response = client.get("/monitoring/health", headers={"Connection": "close"})
+        seen.add(response.json()["pid"])
+        time.sleep(0.05)
+
+
 def health(client: TestClient | httpx.Client) -> dict[str, Any]:
     response = client.get("/monitoring/health")
     assert response.status_code == 200
@@ -266,6 +278,8 @@ def test_bentoml_serve_writes_every_record_before_exiting_on_sigterm(
     try:
         wait_until_ready(f"http://127.0.0.1:{port}", process, timeout=180)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            # /readyz answers as soon as one worker is up; both must be, or the other is stopped mid-start.
+            wait_for_workers(client, count=2)
             responses = send_all(client, calls, clients=8)
             assert health(client)["written"] == 0
     finally:
