@@ -342,7 +342,7 @@ class RequestLogMiddleware:
             log.submit(exchange, exchange.status or status or 499)
 
     async def _health(self, send: Callable) -> None:
-        log = self.request_log()
+        log = self._log()
         health = log.health() if log is not None else {"enabled": False, "pid": os.getpid()}
         await send_json(send, 200, health)
 
