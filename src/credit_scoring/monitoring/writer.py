@@ -3,9 +3,9 @@
 It runs in each API worker's logger process (``logger_process``). Its callers only call
 :meth:`RequestLogger.submit`, a non-blocking ``put_nowait``: a full queue drops the record (counted,
 warned) instead of waiting, and a failing store is counted and logged in the background thread, never
-raised to the caller. Records a failed write could not store are
-kept and written again at the next flush (up to the queue's capacity), so a store that is down for a
-while loses nothing; only what is still unwritten at shutdown, or beyond that capacity, is given up.
+raised to the caller. Records a failed write could not store are kept and written again at the next
+flush (up to the queue's capacity), so a store that is down for a while loses nothing; only what is
+still unwritten at shutdown, or beyond that capacity, is given up.
 The same thread feeds the batches to the window profiler, rolls windows, and erases raw inputs past the
 retention period.
 """
