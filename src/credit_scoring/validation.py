@@ -170,3 +170,19 @@ def _bad_rows(spec: ColumnSpec, values: pd.Series, mask: pd.Series, message: str
         return []
     examples = values[mask].unique()[:3].tolist()
     return [Violation(spec.name, message or f"must be {spec.describe_rule()}", int(mask.sum()), examples)]
+
+
+class _ApplicationBody(BaseModel):
+    """A JSON body carrying one application under ``application`` (POST /score and /explain)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    application: Application  # type: ignore[valid-type]
+
+
+def application_from_json_body(body: bytes) -> BaseModel:
+    """The validated application of a single-application JSON body, as the API validated it (JSON mode).
+
+    Raises ``pydantic.ValidationError`` when the body holds no valid application.
+    """
+    return _ApplicationBody.model_validate_json(body).application

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import pickle
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
-from credit_scoring.monitoring.records import RequestRecord, pseudonymise, storable_inputs
+from credit_scoring.monitoring.records import (
+    AnsweredApplication,
+    RequestRecord,
+    complete_record,
+    pseudonymise,
+    storable_inputs,
+)
 from credit_scoring.monitoring.store import open_store
 from credit_scoring.schema import example_application
+from credit_scoring.validation import Application, application_to_record
 
 RAW_ID = 100002
 
@@ -82,9 +91,38 @@ def test_no_raw_client_id_anywhere_in_the_stored_row(tmp_path: Path) -> None:
 
 
 def test_a_record_travels_to_the_logger_process_unchanged() -> None:
-    import pickle
-
     record = _record()
     back = pickle.loads(pickle.dumps([record, record], protocol=pickle.HIGHEST_PROTOCOL))
     assert back == [record, record] and back[0].timestamp == record.timestamp
     assert back[0].timestamp.tzinfo is UTC and back[0].request_id == record.request_id
+
+
+def _answered(body: dict, timestamp: float = 1_790_000_000.25) -> AnsweredApplication:
+    return AnsweredApplication(
+        "score", "credit-scoring", "3", 200, 4.2, 0.3, 0.12, "grant", 0.35, "answer-1", timestamp,
+        json.dumps(body).encode(),
+    )  # fmt: skip
+
+
+def test_an_answered_application_is_completed_as_the_api_validated_it() -> None:
+    # A whole number sent as 2.0 and an id: stored as the validated int, the id only as its pseudonym.
+    sent = example_application() | {"CNT_CHILDREN": 2.0, "SK_ID_CURR": RAW_ID, "TARGET": 1}
+    answered = pickle.loads(pickle.dumps(_answered({"application": sent, "top": 3})))
+    record = complete_record(answered, b"test-key")
+    expected = application_to_record(Application.model_validate_json(json.dumps(sent)))
+    assert record.inputs == expected and type(record.inputs["CNT_CHILDREN"]) is int
+    assert record.client_ref == pseudonymise(RAW_ID, "test-key")
+    assert (record.probability, record.decision, record.threshold) == (0.12, "grant", 0.35)
+    assert (record.request_id, record.latency_ms, record.inference_ms) == ("answer-1", 4.2, 0.3)
+    assert record.timestamp == datetime(2026, 9, 21, 14, 13, 20, 250000, tzinfo=UTC)
+    assert str(RAW_ID) not in json.dumps(record.to_dict(), default=str)
+
+
+def test_an_answered_body_that_no_longer_validates_still_leaves_its_record() -> None:
+    record = complete_record(_answered({"application": {"AMT_INCOME_TOTAL": -1}}), b"test-key")
+    assert record.inputs is None and record.client_ref is None and record.status == 200
+
+
+def test_a_complete_record_passes_through() -> None:
+    record = _record()
+    assert complete_record(record, b"test-key") is record

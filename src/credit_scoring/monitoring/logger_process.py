@@ -6,8 +6,9 @@ the event loop). Each worker therefore starts one child process, ``python -m`` t
 CPU priority (``CREDIT_MONITORING_NICE``), which runs the :class:`RequestLogger`: under load the requests
 get the cores first and the records wait in bounded queues (full: dropped and counted) until it eases.
 
-Protocol on the child's pipes. The worker writes pickled messages to its stdin: ``("records", [...])``,
-``("flush", marker_id, profiles)``, ``("stop",)``; end of stdin (the worker died) is a stop too. The
+Protocol on the child's pipes. The worker writes pickled messages to its stdin: ``("records", [...])``
+(records, or answered applications the child completes: ``AnsweredApplication``), ``("flush", marker_id,
+profiles)``, ``("stop",)``; end of stdin (the worker died) is a stop too. The
 child answers JSON lines on its stdout: ``{"stats": {...}}`` twice a second and after every control
 message, ``{"flushed": marker_id}``, ``{"stopped": true}``. It ignores SIGINT and SIGTERM: the worker's
 shutdown hook says when to stop, after the last records were handed over (see ``logger_child``).
@@ -35,11 +36,13 @@ from typing import IO, Any
 from credit_scoring.monitoring.config import MonitoringSettings
 from credit_scoring.monitoring.logger_child import STOP_SIGNALS
 from credit_scoring.monitoring.logs import configure_json_logging
-from credit_scoring.monitoring.records import RequestRecord
+from credit_scoring.monitoring.records import AnsweredApplication, RequestRecord, complete_record
 from credit_scoring.monitoring.window_profiles import default_worker_id
 from credit_scoring.monitoring.writer import FlushMarker, LoggerStats, RecordIntake, RequestLogger, StopMarker
 
 logger = logging.getLogger(__name__)
+
+Submitted = RequestRecord | AnsweredApplication
 
 # Records travel to the child in bunches: one pickle and one pipe write per bunch, not per record. Every
 # bunch wakes this worker's pickling and pipe threads, which then take the GIL from the event loop: 5
@@ -48,6 +51,7 @@ SEND_INTERVAL_S = 0.2
 STATS_INTERVAL_S = 0.5
 RESTART_AFTER_S = 5.0
 SETTINGS_VARIABLE = "CREDIT_LOGGER_PROCESS_SETTINGS"  # the worker's MonitoringSettings, as JSON
+KEY_VARIABLE = "CREDIT_LOGGER_PROCESS_KEY"  # the worker's pseudonymisation key (answered applications)
 
 
 def _package_root() -> str:
@@ -55,13 +59,16 @@ def _package_root() -> str:
     return str(Path(__file__).resolve().parents[2])
 
 
-class ProcessRequestLogger(RecordIntake):
+class ProcessRequestLogger(RecordIntake[Submitted]):
     """Used like :class:`RequestLogger` (``submit``, ``flush``, ``close``, ``stats``); the work is done
     by a child process. ``submit`` never blocks: a full queue drops the record and counts it."""
 
-    def __init__(self, settings: MonitoringSettings, *, worker: str | None = None) -> None:
+    def __init__(
+        self, settings: MonitoringSettings, *, worker: str | None = None, pseudonymisation_key: bytes = b""
+    ) -> None:
         super().__init__(settings.queue_size, ("failed_records",), time.monotonic)
         self.settings = settings
+        self.pseudonymisation_key = pseudonymisation_key
         self.worker = worker or default_worker_id()
         self._child: dict[str, Any] = {}
         self._flushes: dict[int, FlushMarker] = {}
@@ -138,7 +145,11 @@ class ProcessRequestLogger(RecordIntake):
         path = os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")]))
         # The settings go by environment, not argv: the store URL may carry a password, and any user can
         # read a process's command line.
-        env = os.environ | {"PYTHONPATH": path, SETTINGS_VARIABLE: self.settings.model_dump_json()}
+        env = os.environ | {
+            "PYTHONPATH": path,
+            SETTINGS_VARIABLE: self.settings.model_dump_json(),
+            KEY_VARIABLE: self.pseudonymisation_key.decode(),
+        }
         # Started with the stop signals blocked (the mask survives exec) until the child ignores them: one
         # arriving before the child's first line of Python would otherwise kill it. Same session as the
         # worker on purpose: a session of its own is a scheduler autogroup of its own, with a full share of
@@ -202,10 +213,10 @@ class ProcessRequestLogger(RecordIntake):
             if not self._send(payload, records) and flush is not None:
                 flush.done.set()  # no child to answer: do not keep the caller waiting
 
-    def _next_bunch(self) -> tuple[list[RequestRecord], FlushMarker | StopMarker | None]:
+    def _next_bunch(self) -> tuple[list[Submitted], FlushMarker | StopMarker | None]:
         """The records queued over the next moment, up to the first control marker."""
         first = self._queue.get()
-        if not isinstance(first, RequestRecord):
+        if isinstance(first, FlushMarker | StopMarker):
             return [], first
         time.sleep(SEND_INTERVAL_S)
         records = [first]
@@ -214,7 +225,7 @@ class ProcessRequestLogger(RecordIntake):
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return records, None
-            if not isinstance(item, RequestRecord):
+            if isinstance(item, FlushMarker | StopMarker):
                 return records, item
             records.append(item)
 
@@ -288,9 +299,13 @@ class _Replies:
 
 
 def serve(
-    requests: IO[bytes], replies: _Replies, request_logger: RequestLogger, stats_interval_s: float
+    requests: IO[bytes],
+    replies: _Replies,
+    request_logger: RequestLogger,
+    stats_interval_s: float,
+    pseudonymisation_key: bytes = b"",
 ) -> None:
-    """Hand the worker's records to the logger until told to stop (or the worker is gone)."""
+    """Hand the worker's records, completed, to the logger until told to stop (or the worker is gone)."""
     stop = threading.Event()
     reporter = threading.Thread(target=replies.stats_every, args=(stats_interval_s, stop), daemon=True)
     reporter.start()
@@ -300,7 +315,8 @@ def serve(
         except (EOFError, pickle.UnpicklingError):
             message = ("stop",)
         if message[0] == "records":
-            for record in message[1]:
+            for item in message[1]:
+                record = complete_record(item, pseudonymisation_key)
                 request_logger.submit(record, wait=True)  # a full queue holds the pipe, not drops
         elif message[0] == "flush":
             request_logger.flush(profiles=message[2])
@@ -352,5 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_json_logging(logging.INFO, stream=sys.stderr)
     lower_priority(settings.monitoring_priority)
     request_logger = RequestLogger.from_settings(settings, worker=args.worker).start()
-    serve(sys.stdin.buffer, _Replies(replies_stream, request_logger), request_logger, STATS_INTERVAL_S)
+    key = os.environ.get(KEY_VARIABLE, "").encode()
+    replies = _Replies(replies_stream, request_logger)
+    serve(sys.stdin.buffer, replies, request_logger, STATS_INTERVAL_S, key)
     return 0

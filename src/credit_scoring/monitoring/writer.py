@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from credit_scoring.monitoring.config import MonitoringSettings
 from credit_scoring.monitoring.records import RequestRecord
@@ -67,7 +67,10 @@ class StopMarker:
     """Queued last by ``close``: write what is left, then stop."""
 
 
-class RecordIntake:
+Item = TypeVar("Item")
+
+
+class RecordIntake(Generic[Item]):
     """The request path's side of a logger: a bounded queue that never blocks, and its counters."""
 
     def __init__(self, queue_size: int, counters: tuple[str, ...], clock: Callable[[], float]) -> None:
@@ -82,7 +85,7 @@ class RecordIntake:
         with self._lock:
             self._counts[name] += amount
 
-    def submit(self, record: RequestRecord, *, wait: bool = False) -> bool:
+    def submit(self, record: Item, *, wait: bool = False) -> bool:
         """Queue one record, by default without ever blocking; False (and counted as dropped) if it cannot
         be kept. ``wait`` blocks until there is room instead (the logger process: back-pressure)."""
         self._add("submitted")
@@ -119,7 +122,7 @@ class RecordIntake:
         raise NotImplementedError
 
 
-class RequestLogger(RecordIntake):
+class RequestLogger(RecordIntake[RequestRecord]):
     """Writes submitted records to a store in batches (by size or interval) from a daemon thread."""
 
     def __init__(

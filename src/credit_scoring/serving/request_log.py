@@ -18,7 +18,7 @@ from typing import Any
 from credit_scoring.monitoring.config import MonitoringSettings
 from credit_scoring.monitoring.logger_process import ProcessRequestLogger
 from credit_scoring.monitoring.logs import configure_json_logging
-from credit_scoring.monitoring.records import RequestRecord, pseudonymise
+from credit_scoring.monitoring.records import AnsweredApplication, RequestRecord, pseudonymise
 from credit_scoring.schema import ID_COLUMN, TARGET_COLUMN
 from credit_scoring.serving.guards import KIB, send_json
 from credit_scoring.settings import Settings
@@ -99,12 +99,17 @@ class Exchange:
         elif self.endpoint == "score_batch" and self.status is not None and self.status < 400:
             self.response_chunks.append(message.get("body", b""))  # the answers name their pending scores
 
-    def request_json(self) -> Any:
-        """The request body as JSON, or None when unread, too large or not JSON."""
+    def request_body(self) -> bytes | None:
+        """The request body, or None when unread or too large to have been kept."""
         if not self.request_chunks or self.request_size > MAX_KEPT_BODY:
             return None
+        return self.request_chunks[0] if len(self.request_chunks) == 1 else b"".join(self.request_chunks)
+
+    def request_json(self) -> Any:
+        """The request body as JSON, or None when unread, too large or not JSON."""
+        body = self.request_body()
         try:
-            return json.loads(b"".join(self.request_chunks))
+            return None if body is None else json.loads(body)
         except ValueError:
             return None
 
@@ -163,8 +168,10 @@ class RequestLog:
     @classmethod
     def open(cls, scorer: Any, monitoring: MonitoringSettings, settings: Settings) -> RequestLog:
         """Started on the configured store, or disabled by ``CREDIT_MONITORING_ENABLED=false``."""
-        request_logger = ProcessRequestLogger(monitoring).start() if monitoring.monitoring_enabled else None
         key = settings.pseudonymisation_key.get_secret_value().encode()
+        if not monitoring.monitoring_enabled:
+            return cls(None, key, scorer.name, scorer.version)
+        request_logger = ProcessRequestLogger(monitoring, pseudonymisation_key=key).start()
         return cls(request_logger, key, scorer.name, scorer.version)
 
     @property
@@ -194,14 +201,22 @@ class RequestLog:
         except Exception:
             logger.exception("could not build the request record", extra={"endpoint": exchange.endpoint})
 
-    def records(self, exchange: Exchange, status: int, latency_ms: float) -> list[RequestRecord]:
-        """One record per scored application of a successful request, else one for the whole request."""
+    def records(
+        self, exchange: Exchange, status: int, latency_ms: float
+    ) -> list[RequestRecord | AnsweredApplication]:
+        """One record per scored application of a successful request, else one for the whole request.
+
+        An answered single application goes as its raw body, completed by the logger process (cheaper here).
+        """
         kind = error_kind(status)
         scored = exchange.scored
         if kind is None and exchange.endpoint == "score_batch":
             scored = self._claim_batch(exchange)
         if kind is not None or not scored:
             return [self._refused(exchange, status, kind, latency_ms)]
+        body = exchange.request_body() if exchange.endpoint != "score_batch" else None
+        if body is not None:
+            return [_answered_application(exchange.endpoint, scored[0], status, latency_ms, body)]
         request_id = scored[0].answer.request_id if len(scored) == 1 else uuid.uuid4().hex
         return [self._answered(exchange.endpoint, item, status, latency_ms, request_id) for item in scored]
 
@@ -262,6 +277,26 @@ class RequestLog:
         if self.logger is None:
             return True
         return self.logger.close(timeout)
+
+
+def _answered_application(
+    endpoint: str, item: Scored, status: int, latency_ms: float, body: bytes
+) -> AnsweredApplication:
+    answer = item.answer
+    return AnsweredApplication(
+        endpoint,
+        answer.model_name,
+        answer.model_version,
+        status,
+        latency_ms,
+        item.inference_ms,  # type: ignore[arg-type]
+        answer.probability,
+        answer.decision,
+        answer.threshold,
+        answer.request_id,
+        time.time(),
+        body,
+    )
 
 
 class _Answer:
