@@ -32,6 +32,7 @@ from credit_scoring.serving.api_models import (  # noqa: E402
     score_response,
 )
 from credit_scoring.serving.bento_model import BENTO_MODEL_NAME, load_scorer  # noqa: E402
+from credit_scoring.serving.bentoml_speedups import apply_bentoml_speedups  # noqa: E402
 from credit_scoring.serving.errors import quiet_client_errors  # noqa: E402
 from credit_scoring.serving.guards import ApiKeyGuard, BodySizeLimit, ClearErrors  # noqa: E402
 from credit_scoring.serving.request_log import (  # noqa: E402
@@ -59,6 +60,8 @@ class CreditScoring:
     def __init__(self) -> None:
         json_service_logs()
         settings = get_settings()
+        if settings.bentoml_speedups:
+            apply_bentoml_speedups()
         self.scorer = load_scorer(
             Path(self.bento_model.path), self.bento_model.info.metadata, settings.scoring_engine
         )

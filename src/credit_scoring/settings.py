@@ -50,6 +50,11 @@ class Settings(BaseSettings):
         description="Model engine of the service: ONNX Runtime (fastest; the model shipped by training) or "
         "the LightGBM booster. Env CREDIT_SCORING_ENGINE.",
     )
+    bentoml_speedups: bool = Field(
+        default=True,
+        description="Remove two per-request costs of BentoML's HTTP path at start-up (serving/"
+        "bentoml_speedups.py). Env CREDIT_BENTOML_SPEEDUPS.",
+    )
 
     api_key: SecretStr | None = Field(
         default=None, description="When set, the API requires header X-API-Key."
