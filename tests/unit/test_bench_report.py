@@ -21,6 +21,7 @@ from credit_scoring.fastpath.bench_report import (
     profile_excerpt,
     render_floor,
     render_report,
+    render_rounds,
     write_outputs,
 )
 from credit_scoring.fastpath.benchmark import BenchConfig, BenchModel, run_inprocess_benchmark
@@ -184,3 +185,19 @@ def test_the_floor_section_compares_score_with_the_no_op_of_the_same_run(result:
     assert "best p99 is 15.00 ms" in text and "5.31x what BentoML's defaults reach" in text
     assert "94.1 % of the no-op's rate (1,600.0 req/s)" in text and "would need 75.3 %" in text
     assert render_floor(None) == [] and render_floor({"results": {}}) == []
+
+
+def test_the_round_by_round_section_pairs_the_variants_of_each_round() -> None:
+    # Round 2 is slow for every variant (a neighbour): paired ratios stay put where medians would not.
+    rates = {TUNED: [1_600.0, 800.0, 1_700.0], MONITORING_OFF: [1_700.0, 850.0, 1_750.0],
+             DEFAULTS: [400.0, 200.0, 425.0]}  # fmt: skip
+    p50 = {TUNED: [9.0, 18.0, 8.8], MONITORING_OFF: [8.5, 17.0, 8.0], DEFAULTS: [30.0, 60.0, 29.0]}
+    results = {
+        name: {"score_c16": {"rounds": [{"requests_per_s": r, "p50_ms": p} for r, p in zip(rates[name],
+               p50[name], strict=True)]}}
+        for name in rates
+    }  # fmt: skip
+    text = "\n".join(render_rounds({"results": results}))
+    assert "medians 4.00x the defaults' req/s and 1.059x monitoring off's p50" in text
+    assert "| 2 | 800.0 / 18.00 | 850.0 / 17.00 | 200.0 / 60.00 | 4.00 | 1.059 |" in text
+    assert render_rounds(None) == [] and render_rounds({"results": {}}) == []

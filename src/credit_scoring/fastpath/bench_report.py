@@ -822,6 +822,44 @@ def render_floor(http: Mapping[str, Any] | None) -> list[str]:
     ]
 
 
+def paired_ratios(numerators: list[float], denominators: list[float]) -> tuple[list[float], float]:
+    """Round-by-round ratios of two interleaved variants, and their median."""
+    ratios = sorted(n / d for n, d in zip(numerators, denominators, strict=True) if d)
+    middle = len(ratios) // 2
+    median = ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+    return [n / d if d else float("nan") for n, d in zip(numerators, denominators, strict=True)], median
+
+
+def render_rounds(http: Mapping[str, Any] | None) -> list[str]:
+    """The key scenario round by round: the spread behind the verdicts, and ratios paired per round."""
+    results = (http or {}).get("results", {})
+    rounds = {name: results.get(name, {}).get(KEY_SCENARIO.key, {}).get("rounds") for name in VARIANTS}
+    if not all(rounds.values()) or len({len(r) for r in rounds.values()}) != 1:
+        return []
+    rate = {name: [r["requests_per_s"] for r in runs] for name, runs in rounds.items()}
+    p50 = {name: [r["p50_ms"] for r in runs] for name, runs in rounds.items()}
+    vs_defaults, vs_defaults_median = paired_ratios(rate[TUNED], rate[DEFAULTS])
+    vs_off, vs_off_median = paired_ratios(p50[TUNED], p50[MONITORING_OFF])
+    rows = [
+        [
+            str(i + 1),
+            *[f"{_fmt(rate[n][i])} / {_fmt(p50[n][i], 2)}" for n in VARIANTS],
+            _fmt(vs_defaults[i], 2),
+            _fmt(vs_off[i], 3),
+        ]
+        for i in range(len(vs_defaults))
+    ]
+    header = ["round", *[f"`{n}` req/s / p50 ms" for n in VARIANTS], "req/s x defaults", "p50 x off"]
+    return [
+        f"/score x16 round by round (the variants back to back in each round; the verdicts above use each "
+        f"variant's median round): the same-round ratios have medians {_fmt(vs_defaults_median, 2)}x the "
+        f"defaults' req/s and {_fmt(vs_off_median, 3)}x monitoring off's p50.",
+        "",
+        *_table(header, rows),
+        "",
+    ]
+
+
 def render_monitoring(monitoring: Mapping[str, Any]) -> list[str]:
     """What the request log did under the load (dropped records are the price of an overload)."""
     lines = []
@@ -906,6 +944,6 @@ def render_report(result: Mapping[str, Any]) -> str:
     ]
     lines += render_targets(result) + render_context(result)
     lines += render_single(result["inprocess"]) + render_batch(result["inprocess"])
-    lines += render_http(result["http"]) + render_floor(result["http"])
+    lines += render_http(result["http"]) + render_rounds(result["http"]) + render_floor(result["http"])
     lines += render_profile(result["profile"]) + render_configuration(result)
     return "\n".join(lines).rstrip() + "\n"
