@@ -14,7 +14,12 @@ from pathlib import Path
 import pytest
 
 from credit_scoring.monitoring.config import MonitoringSettings
-from credit_scoring.monitoring.logger_process import SETTINGS_VARIABLE, ProcessRequestLogger
+from credit_scoring.monitoring.logger_process import (
+    KEY_VARIABLE,
+    SETTINGS_VARIABLE,
+    ProcessRequestLogger,
+    pseudonymisation_key,
+)
 from credit_scoring.monitoring.records import RequestRecord
 from credit_scoring.monitoring.store import open_store
 from credit_scoring.monitoring.window_profiles import list_window_files
@@ -144,10 +149,19 @@ def test_no_setting_appears_on_the_command_line(tmp_path: Path) -> None:
     """The store URL may carry a password: it must not be readable in the process list."""
     url = f"sqlite:///{tmp_path / 'requests.db'}?secret-marker=s3cr3t"
     request_logger = ProcessRequestLogger(
-        MonitoringSettings(data_dir=tmp_path, request_store_url=url)
+        MonitoringSettings(data_dir=tmp_path, request_store_url=url), pseudonymisation_key=b"hmac-k3y"
     ).start()
     try:
         command_line = Path(f"/proc/{request_logger._process.pid}/cmdline").read_bytes()  # type: ignore[union-attr]
     finally:
         assert request_logger.close(timeout=60)
     assert b"s3cr3t" not in command_line and b"logger_child" in command_line
+    assert b"hmac-k3y" not in command_line
+
+
+def test_the_child_pseudonymises_with_the_handed_over_key_else_the_settings_one(monkeypatch) -> None:
+    monkeypatch.setenv("CREDIT_PSEUDONYMISATION_KEY", "from-settings")
+    monkeypatch.setenv(KEY_VARIABLE, "handed-over")
+    assert pseudonymisation_key() == b"handed-over"
+    monkeypatch.delenv(KEY_VARIABLE)
+    assert pseudonymisation_key() == b"from-settings"

@@ -368,7 +368,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_json_logging(logging.INFO, stream=sys.stderr)
     lower_priority(settings.monitoring_priority)
     request_logger = RequestLogger.from_settings(settings, worker=args.worker).start()
-    key = os.environ.get(KEY_VARIABLE, "").encode()
     replies = _Replies(replies_stream, request_logger)
-    serve(sys.stdin.buffer, replies, request_logger, STATS_INTERVAL_S, key)
+    serve(sys.stdin.buffer, replies, request_logger, STATS_INTERVAL_S, pseudonymisation_key())
     return 0
+
+
+def pseudonymisation_key() -> bytes:
+    """The key the worker handed over, else the one its settings read (never an empty key: with no secret
+    the pseudonyms of small integer ids could be reversed by trying them all)."""
+    handed_over = os.environ.get(KEY_VARIABLE, "")
+    if handed_over:
+        return handed_over.encode()
+    from credit_scoring.settings import get_settings
+
+    return get_settings().pseudonymisation_key.get_secret_value().encode()
