@@ -165,3 +165,22 @@ def test_the_child_pseudonymises_with_the_handed_over_key_else_the_settings_one(
     assert pseudonymisation_key() == b"handed-over"
     monkeypatch.delenv(KEY_VARIABLE)
     assert pseudonymisation_key() == b"from-settings"
+
+
+@pytest.mark.parametrize("priority", ["idle", "low"])
+def test_every_thread_of_the_child_runs_at_the_configured_priority(tmp_path: Path, priority: str) -> None:
+    """Set before the imports: threads that libraries start (OpenBLAS, pyarrow) must not keep the worker's."""
+    settings = MonitoringSettings(data_dir=tmp_path, flush_interval_s=0.05, monitoring_priority=priority)
+    request_logger = ProcessRequestLogger(settings).start()
+    try:
+        request_logger.submit(_record(1))
+        assert request_logger.flush(timeout=60, profiles=True)  # stored and profiled: every library in use
+        pid = request_logger._process.pid  # type: ignore[union-attr]
+        threads = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+        policies = {tid: os.sched_getscheduler(tid) for tid in threads}
+        niceness = {tid: os.getpriority(os.PRIO_PROCESS, tid) for tid in threads}
+    finally:
+        assert request_logger.close(timeout=60)
+    expected = os.SCHED_IDLE if priority == "idle" else os.SCHED_OTHER
+    assert len(threads) >= 3 and set(policies.values()) == {expected}, policies
+    assert set(niceness.values()) == {19}, niceness

@@ -3,7 +3,7 @@
 Storing a record (JSON of 120 inputs, an SQL insert) and profiling it with whylogs cost about 250 µs of
 CPU, a fifth of a request, and in the API worker that work holds the GIL (whylogs calls of ~0.1 s stall
 the event loop). Each worker therefore starts one child process, ``python -m`` this module, at a lower
-CPU priority (``CREDIT_MONITORING_NICE``), which runs the :class:`RequestLogger`: under load the requests
+CPU priority (``CREDIT_MONITORING_PRIORITY``), which runs the :class:`RequestLogger`: under load the requests
 get the cores first and the records wait in bounded queues (full: dropped and counted) until it eases.
 
 Protocol on the child's pipes. The worker writes pickled messages to its stdin: ``("records", [...])``
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from credit_scoring.monitoring.config import MonitoringSettings
-from credit_scoring.monitoring.logger_child import STOP_SIGNALS
+from credit_scoring.monitoring.logger_child import SETTINGS_VARIABLE, STOP_SIGNALS
 from credit_scoring.monitoring.logs import configure_json_logging
 from credit_scoring.monitoring.records import AnsweredApplication, RequestRecord, complete_record
 from credit_scoring.monitoring.window_profiles import default_worker_id
@@ -50,7 +50,6 @@ Submitted = RequestRecord | AnsweredApplication
 SEND_INTERVAL_S = 0.2
 STATS_INTERVAL_S = 0.5
 RESTART_AFTER_S = 5.0
-SETTINGS_VARIABLE = "CREDIT_LOGGER_PROCESS_SETTINGS"  # the worker's MonitoringSettings, as JSON
 KEY_VARIABLE = "CREDIT_LOGGER_PROCESS_KEY"  # the worker's pseudonymisation key (answered applications)
 
 
@@ -329,19 +328,6 @@ def serve(
             return
 
 
-def lower_priority(priority: str) -> None:
-    """``idle``: run only on CPU time nothing else wants (SCHED_IDLE); ``low``: nice 19; ``normal``: as
-    the worker. A system refusing SCHED_IDLE gets nice 19."""
-    if priority == "normal":
-        return
-    os.nice(19 - os.nice(0))
-    if priority == "idle":
-        try:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        except (AttributeError, OSError) as error:
-            logger.warning("SCHED_IDLE refused; running at nice 19", extra={"error": repr(error)})
-
-
 def _protocol_stdout() -> IO[str]:
     """The real stdout, kept for the protocol; fd 1 then points to stderr, so nothing else can write
     into the protocol (a library printing a warning, say)."""
@@ -366,7 +352,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     replies_stream = _protocol_stdout()
     settings = MonitoringSettings.model_validate_json(os.environ[SETTINGS_VARIABLE])
     configure_json_logging(logging.INFO, stream=sys.stderr)
-    lower_priority(settings.monitoring_priority)
     request_logger = RequestLogger.from_settings(settings, worker=args.worker).start()
     replies = _Replies(replies_stream, request_logger)
     serve(sys.stdin.buffer, replies, request_logger, STATS_INTERVAL_S, pseudonymisation_key())
