@@ -653,6 +653,12 @@ TRIED = (
         "(serving/bentoml_speedups.py; left alone if BentoML's code changes shape); 16-client A/B: "
         "worker CPU ~0.9-1.1 -> ~0.86-0.97 ms per request",
     ),
+    (
+        "logger process priority lowered before its imports (Linux keeps it per thread; lowered after, "
+        "it missed the imports and the threads they start: 3 of 6 threads at the worker's priority)",
+        "fixed the first load round after a start, where the logger process took 0.4-0.8 ms of CPU per "
+        "request; /score x1 with monitoring on 524 -> 777 req/s between the 12:52 and 13:26 runs",
+    ),
 )
 CONFIG_WHY = (
     "ONNX Runtime engine (CREDIT_SCORING_ENGINE=onnx, native LightGBM booster as fallback): same decisions "
