@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         default=SecretStr("demo-only-change-me"), description="HMAC key for client references."
     )
 
+    @property
+    def pseudonymisation_secret(self) -> bytes:
+        """The HMAC key as bytes (what ``pseudonymise`` and the logger processes use)."""
+        return self.pseudonymisation_key.get_secret_value().encode()
+
     @cached_property
     def data_root(self) -> Path:
         return self.data_dir.resolve()

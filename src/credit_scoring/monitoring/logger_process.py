@@ -63,7 +63,11 @@ class ProcessRequestLogger(RecordIntake[Submitted]):
     by a child process. ``submit`` never blocks: a full queue drops the record and counts it."""
 
     def __init__(
-        self, settings: MonitoringSettings, *, worker: str | None = None, pseudonymisation_key: bytes = b""
+        self,
+        settings: MonitoringSettings,
+        *,
+        worker: str | None = None,
+        pseudonymisation_key: bytes | None = None,
     ) -> None:
         super().__init__(settings.queue_size, ("failed_records",), time.monotonic)
         self.settings = settings
@@ -144,11 +148,9 @@ class ProcessRequestLogger(RecordIntake[Submitted]):
         path = os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")]))
         # The settings go by environment, not argv: the store URL may carry a password, and any user can
         # read a process's command line.
-        env = os.environ | {
-            "PYTHONPATH": path,
-            SETTINGS_VARIABLE: self.settings.model_dump_json(),
-            KEY_VARIABLE: self.pseudonymisation_key.decode(),
-        }
+        env = os.environ | {"PYTHONPATH": path, SETTINGS_VARIABLE: self.settings.model_dump_json()}
+        if self.pseudonymisation_key:  # else the child reads the key from its settings
+            env[KEY_VARIABLE] = self.pseudonymisation_key.decode()
         # Started with the stop signals blocked (the mask survives exec) until the child ignores them: one
         # arriving before the child's first line of Python would otherwise kill it. Same session as the
         # worker on purpose: a session of its own is a scheduler autogroup of its own, with a full share of
@@ -302,7 +304,7 @@ def serve(
     replies: _Replies,
     request_logger: RequestLogger,
     stats_interval_s: float,
-    pseudonymisation_key: bytes = b"",
+    pseudonymisation_key: bytes,
 ) -> None:
     """Hand the worker's records, completed, to the logger until told to stop (or the worker is gone)."""
     stop = threading.Event()
@@ -366,4 +368,4 @@ def pseudonymisation_key() -> bytes:
         return handed_over.encode()
     from credit_scoring.settings import get_settings
 
-    return get_settings().pseudonymisation_key.get_secret_value().encode()
+    return get_settings().pseudonymisation_secret

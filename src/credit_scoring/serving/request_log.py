@@ -168,7 +168,7 @@ class RequestLog:
     @classmethod
     def open(cls, scorer: Any, monitoring: MonitoringSettings, settings: Settings) -> RequestLog:
         """Started on the configured store, or disabled by ``CREDIT_MONITORING_ENABLED=false``."""
-        key = settings.pseudonymisation_key.get_secret_value().encode()
+        key = settings.pseudonymisation_secret
         if not monitoring.monitoring_enabled:
             return cls(None, key, scorer.name, scorer.version)
         request_logger = ProcessRequestLogger(monitoring, pseudonymisation_key=key).start()
