@@ -18,7 +18,6 @@ from bentoml.validators import ContentType  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 
-from credit_scoring.monitoring.config import get_monitoring_settings  # noqa: E402
 from credit_scoring.schema import ID_COLUMN  # noqa: E402
 from credit_scoring.serving.api_models import (  # noqa: E402
     MAX_BATCH_APPLICATIONS,
@@ -43,7 +42,7 @@ from credit_scoring.serving.request_log import (  # noqa: E402
     note_scored,
 )
 from credit_scoring.serving.runtime import BATCH_MAX_LATENCY_MS, SERVICE_CONFIG, configured_api_key  # noqa: E402
-from credit_scoring.settings import get_settings  # noqa: E402
+from credit_scoring.settings import get_monitoring_settings, get_settings  # noqa: E402
 from credit_scoring.validation import application_to_record  # noqa: E402
 
 

@@ -9,11 +9,10 @@ import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
 from credit_scoring.monitoring import dashboard as board
-from credit_scoring.monitoring.config import MonitoringSettings, get_monitoring_settings
 from credit_scoring.monitoring.job import UsageError, resolve_reference
 from credit_scoring.monitoring.plots import distribution_figure
 from credit_scoring.monitoring.profiles import read_profile
-from credit_scoring.settings import get_settings
+from credit_scoring.settings import MonitoringSettings, get_monitoring_settings, get_settings
 
 
 @st.cache_data(ttl=board.REFRESH_S, show_spinner="Reading the request log...")
@@ -170,9 +169,9 @@ def service_panels(snapshot: board.Snapshot, health: board.Health, now: datetime
 def main() -> None:
     st.set_page_config(page_title="Credit scoring monitor", page_icon=":material/monitoring:", layout="wide")
     st.title("Credit scoring monitor")
-    settings, monitoring, options = get_settings(), get_monitoring_settings(), board.DashboardSettings()
+    settings, monitoring = get_settings(), get_monitoring_settings()
     limits = monitoring.thresholds()
-    reference, reference_label = cached_reference(options.reference_profile, settings.data_root)
+    reference, reference_label = cached_reference(monitoring.reference_profile, settings.data_root)
     label = sidebar(monitoring, reference_label)
     url = monitoring.store_url
     try:

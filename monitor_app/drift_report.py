@@ -41,9 +41,8 @@ def main(
     (rule violations, error rates, latency percentiles) and write the report.
     Exit code: 0 no alert, 1 an alert fired (reasons printed), 2 usage or input error."""
     # Imported here so that --help answers at once instead of after loading whylogs and MLflow.
-    from credit_scoring.monitoring.config import get_monitoring_settings
     from credit_scoring.monitoring.job import UsageError, parse_range, resolve_reference, run_drift_report
-    from credit_scoring.settings import get_settings
+    from credit_scoring.settings import get_monitoring_settings, get_settings
 
     settings, monitoring = get_settings(), get_monitoring_settings()
     try:

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from credit_scoring.monitoring import dashboard as board
-from credit_scoring.monitoring.config import MonitoringSettings
 from credit_scoring.serving.bento_build import build_bento
 from credit_scoring.serving.launcher import free_port, start_server, stop_server, wait_until_ready
+from credit_scoring.settings import MonitoringSettings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from credit_scoring.monitoring.config import MonitoringSettings
 from credit_scoring.monitoring.logger_process import (
     KEY_VARIABLE,
     SETTINGS_VARIABLE,
@@ -24,6 +23,7 @@ from credit_scoring.monitoring.records import RequestRecord
 from credit_scoring.monitoring.store import open_store
 from credit_scoring.monitoring.window_profiles import list_window_files
 from credit_scoring.schema import example_application
+from credit_scoring.settings import MonitoringSettings
 
 pytestmark = pytest.mark.integration
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from credit_scoring.monitoring.config import MonitoringSettings
 from credit_scoring.monitoring.dashboard import NO_TRAFFIC
 from credit_scoring.monitoring.records import RequestRecord
 from credit_scoring.monitoring.store import open_store
+from credit_scoring.settings import MonitoringSettings
 from tests.support.monitor_data import FilledStore, fill_monitoring_store
 
 pytestmark = pytest.mark.integration

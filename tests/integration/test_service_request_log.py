@@ -20,11 +20,11 @@ import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
-from credit_scoring.monitoring.config import MonitoringSettings
 from credit_scoring.monitoring.records import pseudonymise, storable_inputs
 from credit_scoring.monitoring.store import open_store
 from credit_scoring.schema import ID_COLUMN, example_application
 from credit_scoring.serving.launcher import free_port, serve_command, stop_server, wait_until_ready
+from credit_scoring.settings import MonitoringSettings
 from credit_scoring.validation import Application, application_to_record
 from tests.support.model_fixtures import TINY_THRESHOLD
 from tests.support.registry import TinyRegistration

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from credit_scoring.monitoring import dashboard as board
-from credit_scoring.monitoring.config import AlertThresholds
 from credit_scoring.monitoring.drift import FeatureDrift
 from credit_scoring.monitoring.profiles import build_profile, read_profile
 from credit_scoring.monitoring.records import RequestRecord
 from credit_scoring.monitoring.store import open_store
+from credit_scoring.settings import AlertThresholds
 from tests.support.monitor_data import FilledStore, fill_monitoring_store
 
 LIMITS = AlertThresholds()

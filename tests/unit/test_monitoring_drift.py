@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from credit_scoring.monitoring.config import AlertThresholds
 from credit_scoring.monitoring.drift import analyse, compare_profiles
 from credit_scoring.monitoring.profiles import build_profile
 from credit_scoring.monitoring.records import RequestRecord
 from credit_scoring.monitoring.sketches import compare_numeric, hellinger, kll, psi
 from credit_scoring.monitoring.store import open_store
+from credit_scoring.settings import AlertThresholds
 from tests.unit.monitoring_samples import applications, hide_more, inflate_incomes, older_applicants
 
 LIMITS = AlertThresholds()

@@ -172,8 +172,8 @@ def test_stats_are_plain_values(store) -> None:
 
 
 def test_from_settings_uses_configured_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from credit_scoring.monitoring.config import MonitoringSettings
     from credit_scoring.monitoring.writer import RequestLogger
+    from credit_scoring.settings import MonitoringSettings
 
     monkeypatch.setenv("CREDIT_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("CREDIT_WINDOW_MINUTES", "1")

@@ -13,12 +13,9 @@ import numpy as np
 import pandas as pd
 from pandas.api.typing import DataFrameGroupBy
 from pandas.io.formats.style import Styler
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from credit_scoring.monitoring._whylogs import DatasetProfileView
-from credit_scoring.monitoring.config import AlertThresholds
 from credit_scoring.monitoring.drift import DriftReport, FeatureDrift, QualityIssue, analyse, quality_issues
 from credit_scoring.monitoring.operations import (
     Operations,
@@ -30,6 +27,7 @@ from credit_scoring.monitoring.profiles import PROBABILITY_COLUMN
 from credit_scoring.monitoring.sketches import kll
 from credit_scoring.monitoring.store import RECORD_COLUMNS, open_store
 from credit_scoring.monitoring.window_profiles import list_window_files, merge_window_profiles, window_start
+from credit_scoring.settings import AlertThresholds
 
 RANGES: dict[str, timedelta | None] = {
     "last 15 minutes": timedelta(minutes=15),
@@ -80,17 +78,6 @@ STATUS_COLOURS = {
     "stable": "#d9f2dc",
     "not assessed": "#e6e6e6",
 }
-
-
-class DashboardSettings(BaseSettings):
-    """Knobs of the monitor page only (``CREDIT_`` + upper-case name); the rest is MonitoringSettings."""
-
-    model_config = SettingsConfigDict(env_prefix="CREDIT_", env_file=".env", extra="ignore", frozen=True)
-
-    reference_profile: Path | None = Field(
-        default=None,
-        description="Training reference profile (.bin); default: the Bento model's, else @production's.",
-    )
 
 
 # --- time range ------------------------------------------------------------------------------------

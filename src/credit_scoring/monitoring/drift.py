@@ -17,7 +17,6 @@ from typing import Any
 import pandas as pd
 
 from credit_scoring.monitoring._whylogs import DatasetProfileView
-from credit_scoring.monitoring.config import AlertThresholds
 from credit_scoring.monitoring.operations import Operations, operational_alerts, summarise_operations
 from credit_scoring.monitoring.profiles import PROBABILITY_COLUMN
 from credit_scoring.monitoring.sketches import (
@@ -32,6 +31,7 @@ from credit_scoring.monitoring.sketches import (
 from credit_scoring.monitoring.store import RequestStore, inputs_frame
 from credit_scoring.monitoring.window_profiles import merge_window_profiles
 from credit_scoring.schema import COLUMNS_BY_NAME, INPUT_COLUMNS
+from credit_scoring.settings import AlertThresholds
 from credit_scoring.validation import check_frame
 
 

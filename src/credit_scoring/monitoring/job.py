@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from credit_scoring.monitoring.config import MonitoringSettings
-from credit_scoring.settings import Settings
+from credit_scoring.settings import MonitoringSettings, Settings
 
 NO_ALERT, ALERT, USAGE_ERROR = 0, 1, 2
 REFERENCE_ARTIFACT = "reference/reference_profile.bin"  # same path in the MLflow run and the Bento model

@@ -33,12 +33,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from credit_scoring.monitoring.config import MonitoringSettings
 from credit_scoring.monitoring.logger_child import SETTINGS_VARIABLE, STOP_SIGNALS
 from credit_scoring.monitoring.logs import configure_json_logging
 from credit_scoring.monitoring.records import AnsweredApplication, RequestRecord, complete_record
 from credit_scoring.monitoring.window_profiles import default_worker_id
 from credit_scoring.monitoring.writer import FlushMarker, LoggerStats, RecordIntake, RequestLogger, StopMarker
+from credit_scoring.settings import MonitoringSettings
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from credit_scoring.monitoring.config import AlertThresholds
+from credit_scoring.settings import AlertThresholds
 
 PERCENTILES = (50, 95, 99)
 

@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeVar
 
-from credit_scoring.monitoring.config import MonitoringSettings
 from credit_scoring.monitoring.records import RequestRecord
 from credit_scoring.monitoring.store import ReopeningStore, RequestStore
 from credit_scoring.monitoring.window_profiles import WindowProfiler
+from credit_scoring.settings import MonitoringSettings
 
 logger = logging.getLogger(__name__)
 

@@ -15,13 +15,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from credit_scoring.monitoring.config import MonitoringSettings
 from credit_scoring.monitoring.logger_process import ProcessRequestLogger
 from credit_scoring.monitoring.logs import configure_json_logging
 from credit_scoring.monitoring.records import AnsweredApplication, RequestRecord, pseudonymise
 from credit_scoring.schema import ID_COLUMN, TARGET_COLUMN
 from credit_scoring.serving.guards import KIB, send_json
-from credit_scoring.settings import Settings
+from credit_scoring.settings import MonitoringSettings, Settings
 
 logger = logging.getLogger(__name__)
 
