@@ -18,15 +18,11 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from credit_scoring.cost import CostWeights, Evaluation, evaluate_scores
+from credit_scoring.model_layout import EVALUATION_ARTIFACT
 from credit_scoring.schema import TARGET_COLUMN
 from credit_scoring.settings import Settings
-from credit_scoring.training.metrics import CostWeights, Evaluation, evaluate_scores
 
-# Where a training run leaves what promotion, serving and monitoring read back (see the report in README).
-MODEL_NAME_IN_RUN = "model"
-EVALUATION_ARTIFACT = "evaluation/test.parquet"
-REFERENCE_PROFILE_ARTIFACT = "reference/reference_profile.bin"
-FEATURES_ARTIFACT = "model_card/features.json"
 THRESHOLD_TAG = "threshold"
 # "passed" when the ONNX model logged with the version matched the pipeline (the service's default engine).
 ONNX_PARITY_TAG = "onnx_parity"
@@ -203,7 +199,7 @@ def promote(
     candidate = get_version(client, name, version)
     champion = version_by_alias(client, name, alias)
     tolerance = settings.promotion_tolerance if tolerance is None else tolerance
-    weights = CostWeights(settings.cost_false_negative, settings.cost_false_positive)
+    weights = settings.cost_weights
     report(f"candidate: {name} version {candidate.version} (run {candidate.run_id})")
     if champion is not None and str(champion.version) == str(candidate.version):
         return PromotionDecision(

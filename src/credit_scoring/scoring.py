@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 from sklearn.pipeline import Pipeline
 
+from credit_scoring.fastpath.engines import NativeScorer, ProbabilityModel
 from credit_scoring.fastpath.vectorise import RecordVectoriser
 from credit_scoring.features import FeatureBuilder
-
-if TYPE_CHECKING:
-    from credit_scoring.fastpath.engines import ProbabilityModel
+from credit_scoring.model_layout import CLASSIFIER_STEP, FEATURES_STEP
 
 Decision = Literal["grant", "refuse"]
-FEATURES_STEP = "features"
-CLASSIFIER_STEP = "classifier"
 
 
 def decide(probability: float, threshold: float) -> Decision:
@@ -63,9 +60,6 @@ def _booster_of(pipeline: Pipeline) -> Any:
 
 
 def _native_model(pipeline: Pipeline) -> ProbabilityModel:
-    # Imported here: fastpath.engines imports this module's step names, so a top-level import would cycle.
-    from credit_scoring.fastpath.engines import NativeScorer
-
     return NativeScorer(pipeline)
 
 

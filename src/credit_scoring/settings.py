@@ -10,6 +10,11 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from credit_scoring.cost import CostWeights
+
+# The business costs, written once (in the cost module): the settings take their defaults from there.
+DEFAULT_COSTS = CostWeights()
+
 
 class ProjectSettings(BaseSettings):
     """What every settings class shares: the ``CREDIT_`` prefix, the ``.env`` file and the data folder."""
@@ -42,9 +47,11 @@ class Settings(ProjectSettings):
     validation_fraction: float = Field(default=0.2, gt=0, lt=0.5)
 
     cost_false_negative: float = Field(
-        default=10.0, gt=0, description="Cost of granting a loan that defaults."
+        default=DEFAULT_COSTS.false_negative, gt=0, description="Cost of granting a loan that defaults."
     )
-    cost_false_positive: float = Field(default=1.0, gt=0, description="Cost of refusing a good client.")
+    cost_false_positive: float = Field(
+        default=DEFAULT_COSTS.false_positive, gt=0, description="Cost of refusing a good client."
+    )
     promotion_tolerance: float = Field(
         default=0.0,
         ge=0,
@@ -68,6 +75,11 @@ class Settings(ProjectSettings):
     pseudonymisation_key: SecretStr = Field(
         default=SecretStr("demo-only-change-me"), description="HMAC key for client references."
     )
+
+    @property
+    def cost_weights(self) -> CostWeights:
+        """The business costs these settings say, as the cost module takes them."""
+        return CostWeights(self.cost_false_negative, self.cost_false_positive)
 
     @property
     def pseudonymisation_secret(self) -> bytes:

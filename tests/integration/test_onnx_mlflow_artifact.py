@@ -7,9 +7,9 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from credit_scoring.cost import CostWeights
 from credit_scoring.fastpath.export import export_onnx, read_onnx_bytes
 from credit_scoring.schema import INPUT_COLUMNS, TARGET_COLUMN
-from credit_scoring.training.metrics import CostWeights
 from tests.support.registry import PIP_REQUIREMENTS, scratch_store, tracking
 from tests.support.tiny_model import fit_tiny_pipeline, tiny_applications
 

@@ -13,7 +13,8 @@ import pytest
 from mlflow import MlflowClient
 from starlette.testclient import TestClient
 
-from credit_scoring.registry import EVALUATION_ARTIFACT, ONNX_PARITY_TAG, promote
+from credit_scoring.model_layout import EVALUATION_ARTIFACT
+from credit_scoring.registry import ONNX_PARITY_TAG, promote
 from credit_scoring.schema import INPUT_COLUMNS, TARGET_COLUMN
 from credit_scoring.serving.bento_model import ModelFormatError, load_scorer
 from credit_scoring.settings import Settings, get_settings

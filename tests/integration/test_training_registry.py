@@ -16,10 +16,9 @@ import pytest
 from mlflow import MlflowClient
 
 from credit_scoring.data.synthetic import generate_applications
+from credit_scoring.model_layout import EVALUATION_ARTIFACT, REFERENCE_PROFILE_ARTIFACT
 from credit_scoring.monitoring.profiles import PROBABILITY_COLUMN, read_profile
 from credit_scoring.registry import (
-    EVALUATION_ARTIFACT,
-    REFERENCE_PROFILE_ARTIFACT,
     RegistryError,
     configure_tracking,
     evaluation_frame,

@@ -12,10 +12,10 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 
+from credit_scoring.cost import CostWeights
 from credit_scoring.fastpath.export import export_onnx
 from credit_scoring.monitoring.profiles import build_profile, write_profile
 from credit_scoring.schema import INPUT_COLUMNS, TARGET_COLUMN
-from credit_scoring.training.metrics import CostWeights
 from credit_scoring.training.model import model_signature
 from tests.support.tiny_model import fit_tiny_pipeline, tiny_applications
 

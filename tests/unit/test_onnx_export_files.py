@@ -11,20 +11,13 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
+from credit_scoring.cost import CostWeights
 from credit_scoring.fastpath.engines import NativeScorer, OnnxScorer
-from credit_scoring.fastpath.export import (
-    EXTRA_FILES_DIR,
-    ONNX_FILE,
-    PARITY_FILE,
-    OnnxExport,
-    export_onnx,
-    parity_rows,
-    read_onnx_bytes,
-)
+from credit_scoring.fastpath.export import OnnxExport, export_onnx, parity_rows, read_onnx_bytes
 from credit_scoring.fastpath.parity import MIN_PARITY_ROWS
 from credit_scoring.features import build_features
+from credit_scoring.model_layout import EXTRA_FILES_DIR, ONNX_FILE, PARITY_FILE
 from credit_scoring.schema import INPUT_COLUMNS, TARGET_COLUMN
-from credit_scoring.training.metrics import CostWeights
 from tests.support.tiny_model import fit_tiny_pipeline, tiny_applications
 
 

@@ -9,6 +9,7 @@ import pytest
 from onnxmltools.convert.common.data_types import FloatTensorType
 from sklearn.pipeline import Pipeline
 
+from credit_scoring.cost import CostWeights, best_threshold
 from credit_scoring.data.synthetic import generate_applications
 from credit_scoring.fastpath.engines import (
     NativeScorer,
@@ -25,7 +26,6 @@ from credit_scoring.fastpath.onnx_export import (
 from credit_scoring.fastpath.parity import check_onnx_parity, compare_probabilities
 from credit_scoring.features import FEATURE_NAMES, build_features
 from credit_scoring.schema import INPUT_COLUMNS, TARGET_COLUMN
-from credit_scoring.training.metrics import CostWeights, best_threshold
 from credit_scoring.training.model import build_baseline, build_model, classifier_params
 
 TRAIN_ROWS = 3_000

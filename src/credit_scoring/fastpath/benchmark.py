@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from credit_scoring.cost import CostWeights
 from credit_scoring.fastpath.engines import NativeScorer, OnnxScorer
 from credit_scoring.fastpath.onnx_export import classifier_of, convert_classifier_to_onnx
 from credit_scoring.fastpath.parity import compare_probabilities
@@ -28,7 +29,6 @@ from credit_scoring.fastpath.vectorise import (
 )
 from credit_scoring.features import build_features, build_features_from_records
 from credit_scoring.schema import INPUT_COLUMNS, TARGET_COLUMN
-from credit_scoring.training.metrics import CostWeights
 from credit_scoring.validation import Application
 
 Report = Callable[[str], None]
@@ -98,9 +98,9 @@ class BatchCase:
 def train_bench_model(rows: int, seed: int, report: Report, trees: int | None = None) -> BenchModel:
     """Fit the production pipeline on synthetic rows, in process: training's parameters and early stopping,
     or exactly ``trees`` trees (no early stopping) to see how each engine scales with the model's size."""
+    from credit_scoring.cost import best_threshold
     from credit_scoring.data.synthetic import generate_applications
     from credit_scoring.training.dataset import split_frame
-    from credit_scoring.training.metrics import best_threshold
     from credit_scoring.training.model import build_model, classifier_params
     from credit_scoring.training.train import fit_model, inputs
 

@@ -10,14 +10,10 @@ from typing import Any
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from credit_scoring.cost import CostWeights
 from credit_scoring.fastpath.onnx_export import convert_classifier_to_onnx
 from credit_scoring.fastpath.parity import MIN_PARITY_ROWS, ParityReport, check_onnx_parity
-from credit_scoring.training.metrics import CostWeights
-
-ONNX_FILE = "model.onnx"
-PARITY_FILE = "onnx_parity.json"
-# Where mlflow.<flavor>.log_model(extra_files=[...]) puts them inside the logged model's directory.
-EXTRA_FILES_DIR = "extra_files"
+from credit_scoring.model_layout import EXTRA_FILES_DIR, ONNX_FILE, PARITY_FILE
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import numpy as np
 from lightgbm import Booster, LGBMClassifier
 from sklearn.pipeline import Pipeline
 
-from credit_scoring.scoring import CLASSIFIER_STEP
+from credit_scoring.model_layout import CLASSIFIER_STEP
 
 if TYPE_CHECKING:  # the onnx package is needed to export, not to serve (ONNX Runtime reads the bytes)
     import onnx

@@ -10,10 +10,10 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
+from credit_scoring.cost import CostWeights, business_cost
 from credit_scoring.fastpath.engines import OnnxScorer
+from credit_scoring.model_layout import FEATURES_STEP
 from credit_scoring.schema import INPUT_COLUMNS, TARGET_COLUMN
-from credit_scoring.scoring import FEATURES_STEP
-from credit_scoring.training.metrics import CostWeights, business_cost
 
 MAX_PROBABILITY_DIFFERENCE = 1e-5
 MIN_PARITY_ROWS = 10_000

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from credit_scoring.model_layout import REFERENCE_PROFILE_ARTIFACT
 from credit_scoring.settings import MonitoringSettings, Settings
 
 NO_ALERT, ALERT, USAGE_ERROR = 0, 1, 2
-REFERENCE_ARTIFACT = "reference/reference_profile.bin"  # same path in the MLflow run and the Bento model
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _RELATIVE = re.compile(r"^\s*last\s+(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 
@@ -62,7 +62,7 @@ def _bento_reference() -> Reference | None:
         model = bentoml.models.get("credit-scoring:latest")
     except Exception:  # no Bento store or no imported model: try the registry next
         return None
-    path = Path(model.path) / REFERENCE_ARTIFACT
+    path = Path(model.path) / REFERENCE_PROFILE_ARTIFACT
     return Reference(path, f"Bento model {model.tag}") if path.is_file() else None
 
 
@@ -77,7 +77,10 @@ def _registry_reference(settings: Settings, cache: Path) -> Reference | None:
         version = MlflowClient(uri).get_model_version_by_alias(settings.model_name, settings.production_alias)
         target = cache / f"{settings.model_name}-v{version.version}"
         local = mlflow.artifacts.download_artifacts(
-            run_id=version.run_id, artifact_path=REFERENCE_ARTIFACT, dst_path=str(target), tracking_uri=uri
+            run_id=version.run_id,
+            artifact_path=REFERENCE_PROFILE_ARTIFACT,
+            dst_path=str(target),
+            tracking_uri=uri,
         )
     except Exception:  # unreachable registry, no alias, or a run without a reference profile
         return None
@@ -94,7 +97,8 @@ def resolve_reference(path: Path | None, settings: Settings, cache: Path) -> Ref
     if found is None:
         raise UsageError(
             "no reference profile found: pass --reference PATH, or train and promote a model first "
-            f"(make train promote build) so that {settings.production_model_uri} carries {REFERENCE_ARTIFACT}"
+            f"(make train promote build) so that {settings.production_model_uri} carries "
+            f"{REFERENCE_PROFILE_ARTIFACT}"
         )
     return found
 

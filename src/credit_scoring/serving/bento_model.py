@@ -13,13 +13,10 @@ from sklearn.pipeline import Pipeline
 
 from credit_scoring.fastpath.engines import DEFAULT_ENGINE, load_probability_model
 from credit_scoring.fastpath.export import read_onnx_bytes
+from credit_scoring.model_layout import MLFLOW_MODEL_DIR, REFERENCE_PROFILE_ARTIFACT
 from credit_scoring.scoring import Scorer
 
 BENTO_MODEL_NAME = "credit-scoring"
-# The MLflow model directory is copied as logged (MLmodel, model.pkl, requirements): provenance travels
-# with the Bento and `mlflow.sklearn.load_model(<dir>)` still works on it for audits.
-MLFLOW_MODEL_DIR = "mlflow_model"
-REFERENCE_PROFILE = "reference/reference_profile.bin"
 PICKLE_FORMATS = ("cloudpickle", "pickle")
 
 
@@ -98,5 +95,5 @@ def onnx_model_bytes(model_dir: Path, engine: str, card: ModelCard) -> bytes | N
 
 def reference_profile_path(model_dir: Path) -> Path | None:
     """The training reference whylogs profile shipped with the model, if the run logged one."""
-    path = model_dir / REFERENCE_PROFILE
+    path = model_dir / REFERENCE_PROFILE_ARTIFACT
     return path if path.is_file() else None

@@ -14,21 +14,11 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from credit_scoring.registry import (
-    REFERENCE_PROFILE_ARTIFACT,
-    RegistryError,
-    version_by_alias,
-    version_threshold,
-)
+from credit_scoring.model_layout import MLFLOW_MODEL_DIR, REFERENCE_PROFILE_ARTIFACT
+from credit_scoring.registry import RegistryError, version_by_alias, version_threshold
 from credit_scoring.schema import example_application
 from credit_scoring.scoring import Scorer
-from credit_scoring.serving.bento_model import (
-    BENTO_MODEL_NAME,
-    MLFLOW_MODEL_DIR,
-    REFERENCE_PROFILE,
-    ModelFormatError,
-    load_scorer,
-)
+from credit_scoring.serving.bento_model import BENTO_MODEL_NAME, ModelFormatError, load_scorer
 
 # The ONNX and native engines must agree on the worked example before a model enters the Bento store.
 ENGINE_TOLERANCE = 1e-5
@@ -63,7 +53,7 @@ def bento_metadata(version: ModelVersion, alias: str, feature_names: list[str], 
         "registry_tags": {key: str(value) for key, value in version.tags.items()},
         "registered_at": _timestamp(version.creation_timestamp),
         "imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "reference_profile": REFERENCE_PROFILE if reference else "",
+        "reference_profile": REFERENCE_PROFILE_ARTIFACT if reference else "",
         "mlflow_model_dir": MLFLOW_MODEL_DIR,
     }
 
@@ -103,8 +93,8 @@ def _stage(client: MlflowClient, version: ModelVersion, staging: Path) -> tuple[
     shutil.copytree(_download_model(client, version, staging / "download"), staged / MLFLOW_MODEL_DIR)
     reference = _download_reference(client, str(version.run_id), staging / "reference-download")
     if reference is not None:
-        (staged / REFERENCE_PROFILE).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(reference, staged / REFERENCE_PROFILE)
+        (staged / REFERENCE_PROFILE_ARTIFACT).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(reference, staged / REFERENCE_PROFILE_ARTIFACT)
     return staged, reference
 
 

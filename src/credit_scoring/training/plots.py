@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from credit_scoring.training.metrics import THRESHOLD_GRID
+from credit_scoring.cost import THRESHOLD_GRID
 
 # Figures are built without pyplot: no global state, no GUI backend, safe in any thread or server.
 

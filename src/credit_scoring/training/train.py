@@ -17,24 +17,28 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from credit_scoring.cost import (
+    CostWeights,
+    Evaluation,
+    best_threshold,
+    cost_curve,
+    evaluate_scores,
+)
 from credit_scoring.fastpath.export import OnnxExport, export_onnx
 from credit_scoring.features import ENGINEERED_FEATURES, FEATURE_NAMES, FeatureBuilder
+from credit_scoring.model_layout import (
+    EVALUATION_ARTIFACT,
+    FEATURES_ARTIFACT,
+    MODEL_NAME_IN_RUN,
+    REFERENCE_PROFILE_ARTIFACT,
+)
 from credit_scoring.monitoring.profiles import (
     PROBABILITY_COLUMN,
     build_profile,
     merge_profiles,
     write_profile,
 )
-from credit_scoring.registry import (
-    EVALUATION_ARTIFACT,
-    FEATURES_ARTIFACT,
-    MODEL_NAME_IN_RUN,
-    ONNX_PARITY_PASSED,
-    ONNX_PARITY_TAG,
-    REFERENCE_PROFILE_ARTIFACT,
-    configure_tracking,
-    register_version,
-)
+from credit_scoring.registry import ONNX_PARITY_PASSED, ONNX_PARITY_TAG, configure_tracking, register_version
 from credit_scoring.schema import INPUT_COLUMNS, TARGET_COLUMN, example_application
 from credit_scoring.settings import Settings
 from credit_scoring.training import plots
@@ -45,13 +49,6 @@ from credit_scoring.training.dataset import (
     evaluation_table,
     inputs,
     split_frame,
-)
-from credit_scoring.training.metrics import (
-    CostWeights,
-    Evaluation,
-    best_threshold,
-    cost_curve,
-    evaluate_scores,
 )
 from credit_scoring.training.model import (
     DECREASING_FEATURES,
@@ -128,7 +125,7 @@ def train(
     fit_seconds = time.perf_counter() - started
     report("fitting the baseline: " + BASELINE_DESCRIPTION)
     baseline = build_baseline(settings.seed).fit(inputs(split.train), split.train[TARGET_COLUMN])
-    weights = CostWeights(settings.cost_false_negative, settings.cost_false_positive)
+    weights = settings.cost_weights
     report("choosing thresholds on validation and evaluating on test")
     scored, scored_baseline = score(model, split, weights), score(baseline, split, weights)
     run = _RunRecord(data, settings, split, fingerprint, params, model, scored, scored_baseline, fit_seconds)
@@ -299,7 +296,7 @@ def log_plots(run: _RunRecord) -> None:
     """ROC (test), cost against threshold (validation, where the threshold is chosen), feature importance."""
     test_labels = run.split.test[TARGET_COLUMN].to_numpy()
     validation_labels = run.split.validation[TARGET_COLUMN].to_numpy()
-    weights = CostWeights(run.settings.cost_false_negative, run.settings.cost_false_positive)
+    weights = run.settings.cost_weights
     scored = {"LightGBM": run.scored, "baseline": run.baseline}
     roc = plots.roc_figure(
         test_labels, {k: v.test_scores for k, v in scored.items()}, "ROC on the test split"
@@ -355,7 +352,7 @@ def parity_status(exported: OnnxExport) -> str:
 def log_onnx_parity(run: _RunRecord, report: Report) -> OnnxExport:
     """Convert the classifier to ONNX (the service's default engine) and log its parity with the pipeline."""
     report("exporting the model to ONNX and checking it against the pipeline on held-out rows")
-    weights = CostWeights(run.settings.cost_false_negative, run.settings.cost_false_positive)
+    weights = run.settings.cost_weights
     labelled = evaluation_table(run.split.test)
     exported = export_onnx(run.model, labelled, run.scored.threshold, weights, run.settings.seed)
     mlflow.log_metrics(exported.metrics())

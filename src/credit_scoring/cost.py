@@ -1,4 +1,4 @@
-"""Business cost of decisions and the threshold that minimises it (false negative = 10 false positives)."""
+"""Business cost of decisions (a granted default costs 10 refusals), its best threshold, evaluation at it."""
 
 from __future__ import annotations
 

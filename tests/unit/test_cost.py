@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from credit_scoring.training.metrics import (
+from credit_scoring.cost import (
     THRESHOLD_GRID,
     CostWeights,
     best_threshold,
