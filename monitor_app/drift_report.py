@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=False)
+from credit_scoring.cli import CommandApp
+
+app = CommandApp(__doc__)
 
 
 @app.command()
@@ -41,28 +42,24 @@ def main(
     (rule violations, error rates, latency percentiles) and write the report.
     Exit code: 0 no alert, 1 an alert fired (reasons printed), 2 usage or input error."""
     # Imported here so that --help answers at once instead of after loading whylogs and MLflow.
-    from credit_scoring.monitoring.job import UsageError, parse_range, resolve_reference, run_drift_report
+    from credit_scoring.monitoring.job import parse_range, resolve_reference, run_drift_report
     from credit_scoring.settings import get_monitoring_settings, get_settings
 
     settings, monitoring = get_settings(), get_monitoring_settings()
-    try:
-        first, last = parse_range(start, end)
-        found = resolve_reference(reference, settings, settings.data_root / "monitoring" / "reference-cache")
-        out_dir = out or settings.data_root / "monitoring" / "reports" / last.strftime("%Y%m%dT%H%M%SZ")
-        code = run_drift_report(
-            settings,
-            monitoring,
-            start=first,
-            end=last,
-            reference=found,
-            profile_dir=profiles or monitoring.profiles_path,
-            store_url=store or monitoring.store_url,
-            out_dir=out_dir,
-            report=typer.echo,
-        )
-    except UsageError as error:
-        typer.echo(f"error: {error}", err=True)
-        sys.exit(2)
+    first, last = parse_range(start, end)
+    found = resolve_reference(reference, settings, settings.data_root / "monitoring" / "reference-cache")
+    out_dir = out or settings.data_root / "monitoring" / "reports" / last.strftime("%Y%m%dT%H%M%SZ")
+    code = run_drift_report(
+        settings,
+        monitoring,
+        start=first,
+        end=last,
+        reference=found,
+        profile_dir=profiles or monitoring.profiles_path,
+        store_url=store or monitoring.store_url,
+        out_dir=out_dir,
+        report=typer.echo,
+    )
     raise typer.Exit(code)
 
 

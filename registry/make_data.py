@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=False)
+from credit_scoring.cli import CommandApp
+from credit_scoring.errors import UsageError
+
+app = CommandApp(__doc__)
 MAX_ROWS = 356_254  # distinct SK_ID_CURR values in the real table's id range
-USER_ERROR = 2
 
 
 @app.command()
@@ -53,8 +54,7 @@ def main(
             rows or settings.synthetic_rows, path, seed if seed is not None else settings.seed, report
         )
     except (OSError, ValueError) as error:
-        print(f"error: cannot write {path}: {error}", file=sys.stderr)
-        raise typer.Exit(USER_ERROR) from None
+        raise UsageError(f"cannot write {path}: {error}") from None
     typer.echo(f"{path}\nTrain on it: make train DATA={path}")
 
 

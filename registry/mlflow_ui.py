@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=False)
+from credit_scoring.cli import CommandApp
+
+app = CommandApp(__doc__)
 
 
 @app.command()
@@ -20,15 +22,11 @@ def main(
 ) -> None:
     """Run `mlflow server` on the store the other tools use (MLFLOW_TRACKING_URI when it is a local
     sqlite:// or file:// URI, else var/mlflow/mlflow.db) and print its URL. Ctrl-C stops it."""
-    from credit_scoring.registry import UI_ENVIRONMENT, RegistryError, ui_command
+    from credit_scoring.registry import UI_ENVIRONMENT, ui_command
     from credit_scoring.settings import get_settings
 
     settings = get_settings()
-    try:
-        command = ui_command(settings, host, port)
-    except RegistryError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+    command = ui_command(settings, host, port)
     shown = "localhost" if host in {"127.0.0.1", "0.0.0.0"} else host
     typer.echo(f"MLflow UI on http://{shown}:{port} (store {settings.tracking_uri}); Ctrl-C to stop")
     sys.stdout.flush()

@@ -6,7 +6,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=False)
+from credit_scoring.cli import CommandApp
+
+app = CommandApp(__doc__)
 
 
 @app.command()

@@ -9,11 +9,13 @@ from typing import Annotated
 
 import typer
 
+from credit_scoring.cli import CommandApp
+
 # LightGBM's OpenMP threads otherwise spin while waiting: when anything else uses the two cores (a test
 # run, the API), fitting became ten times slower here. Must be set before LightGBM is first imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=False)
+app = CommandApp(__doc__)
 
 
 @app.command()

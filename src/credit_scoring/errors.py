@@ -30,6 +30,10 @@ class DataError(UsageError):
     """Input data (a CSV, a table, a record) breaks the applicant schema."""
 
 
+class ModelError(CreditScoringError):
+    """A model cannot be exported, loaded or served as it is (wrong flavour, failed parity)."""
+
+
 class UnavailableError(CreditScoringError):
     """A service or a resource the job depends on cannot be reached or used right now."""
 

@@ -19,6 +19,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from credit_scoring.cost import CostWeights, Evaluation, evaluate_scores
+from credit_scoring.errors import ExitCode, UsageError
 from credit_scoring.model_layout import EVALUATION_ARTIFACT
 from credit_scoring.schema import TARGET_COLUMN
 from credit_scoring.settings import Settings
@@ -40,7 +41,7 @@ REGISTERED_MODEL_DESCRIPTION = (
 Report = Callable[[str], None]
 
 
-class RegistryError(RuntimeError):
+class RegistryError(UsageError, RuntimeError):
     """A registry request that cannot be satisfied; the message says why and what to do."""
 
 
@@ -318,30 +319,25 @@ def _figure(evaluation: Evaluation | None, field: str) -> str:
     return "none" if evaluation is None else f"{getattr(evaluation, field):.6f}"
 
 
-PROMOTION_REFUSED = 1
-USER_ERROR = 2
 
 
 def run_promotion_job(
     settings: Settings, version: str | None, tolerance: float | None, force: bool, report: Report
 ) -> int:
-    """Promotion for the command line: messages for every outcome; exit 1 when refused, 2 on user errors."""
+    """Promotion for the command line: messages for every outcome; exit 1 when refused (a RegistryError,
+    exit 2, when the request cannot be satisfied)."""
     mlflow.set_tracking_uri(settings.tracking_uri)
-    try:
-        decision = promote(settings, version or None, tolerance, force, report)
-    except RegistryError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return USER_ERROR
+    decision = promote(settings, version or None, tolerance, force, report)
     _record_in_launching_run(decision)
     if not decision.promoted:
         print(
             f"refused: version {decision.candidate_version} stays out of production; {decision.reason}",
             file=sys.stderr,
         )
-        return PROMOTION_REFUSED
+        return ExitCode.ALERT
     report(f"{decision.outcome}: {decision.reason}")
     report(f"{settings.production_model_uri} -> version {decision.candidate_version}")
-    return 0
+    return ExitCode.OK
 
 
 # MLflow 3's server also starts a pool of background job workers (GenAI evaluation jobs), unused here: they

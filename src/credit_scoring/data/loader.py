@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from credit_scoring.errors import DataError
 from credit_scoring.schema import (
     APPLICATION_COLUMNS,
     COLUMNS_BY_NAME,
@@ -35,7 +36,7 @@ _PANDAS_DTYPE = {"int": "int64", "float": "float64", "category": "str"}
 Progress = Callable[[int, int], None]
 
 
-class DataFileError(ValueError):
+class DataFileError(DataError, ValueError):
     """A data file that cannot be used; the message says what is wrong and how to fix it."""
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from lightgbm import Booster, LGBMClassifier
 from sklearn.pipeline import Pipeline
 
+from credit_scoring.errors import ModelError
 from credit_scoring.model_layout import CLASSIFIER_STEP
 
 if TYPE_CHECKING:  # the onnx package is needed to export, not to serve (ONNX Runtime reads the bytes)
@@ -21,7 +22,7 @@ TARGET_OPSET = 15
 TREE_OP = "TreeEnsembleClassifier"
 
 
-class OnnxExportError(RuntimeError):
+class OnnxExportError(ModelError, RuntimeError):
     """The model cannot be exported faithfully; the message says which part and why."""
 
 

@@ -8,18 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from credit_scoring.errors import ExitCode, UsageError
 from credit_scoring.model_layout import REFERENCE_PROFILE_ARTIFACT
 from credit_scoring.settings import MonitoringSettings, Settings
 
-NO_ALERT, ALERT, USAGE_ERROR = 0, 1, 2
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _RELATIVE = re.compile(r"^\s*last\s+(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 
 Report = Callable[[str], None]
-
-
-class UsageError(ValueError):
-    """A wrong option or a missing input; the message says what to do instead."""
 
 
 def parse_moment(text: str, now: datetime) -> datetime:
@@ -153,4 +149,4 @@ def run_drift_report(
     for reason in result.reasons:
         report(f"ALERT: {reason}")
     report(f"wrote {files.json} and {files.markdown} ({len(files.figures)} figures)")
-    return ALERT if result.alert else NO_ALERT
+    return ExitCode.ALERT if result.alert else ExitCode.OK

@@ -11,16 +11,17 @@ import cloudpickle
 import yaml
 from sklearn.pipeline import Pipeline
 
+from credit_scoring.errors import ModelError
 from credit_scoring.fastpath.engines import DEFAULT_ENGINE, load_probability_model
 from credit_scoring.fastpath.export import read_onnx_bytes
-from credit_scoring.model_layout import MLFLOW_MODEL_DIR, REFERENCE_PROFILE_ARTIFACT
+from credit_scoring.model_layout import MLFLOW_MODEL_DIR
 from credit_scoring.scoring import Scorer
 
 BENTO_MODEL_NAME = "credit-scoring"
 PICKLE_FORMATS = ("cloudpickle", "pickle")
 
 
-class ModelFormatError(RuntimeError):
+class ModelFormatError(ModelError, RuntimeError):
     """The stored model cannot be loaded by the service (wrong flavour or serialisation)."""
 
 
@@ -91,9 +92,3 @@ def onnx_model_bytes(model_dir: Path, engine: str, card: ModelCard) -> bytes | N
             "or serve the LightGBM booster with CREDIT_SCORING_ENGINE=native"
         )
     return onnx_bytes
-
-
-def reference_profile_path(model_dir: Path) -> Path | None:
-    """The training reference whylogs profile shipped with the model, if the run logged one."""
-    path = model_dir / REFERENCE_PROFILE_ARTIFACT
-    return path if path.is_file() else None

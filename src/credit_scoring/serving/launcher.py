@@ -13,10 +13,11 @@ from pathlib import Path
 
 import httpx
 
+from credit_scoring.errors import UnavailableError
 from credit_scoring.schema import example_application
 
 
-class ServerExited(RuntimeError):
+class ServerExited(UnavailableError, RuntimeError):
     """`bentoml serve` stopped before it became ready (its log says why)."""
 
 

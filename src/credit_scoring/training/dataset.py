@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from credit_scoring.errors import DataError
 from credit_scoring.schema import ID_COLUMN, INPUT_COLUMNS, TARGET_COLUMN
 from credit_scoring.validation import check_frame
 
@@ -16,7 +17,7 @@ MIN_ROWS_PER_CLASS = 30
 MAX_VIOLATIONS_SHOWN = 15
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(DataError, ValueError):
     """The training table cannot be used; the message says what is wrong and how to fix it."""
 
 

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from mlflow.exceptions import MlflowException
 
-from credit_scoring.data import DataFileError, load_training_frame
+from credit_scoring.data import load_training_frame
+from credit_scoring.errors import ExitCode, UsageError
 from credit_scoring.settings import Settings
-from credit_scoring.training.dataset import TrainingDataError
 from credit_scoring.training.train import Report, TrainingData, summary_lines, train
-
-USER_ERROR = 2
 
 
 def with_options(settings: Settings, data: Path | None, rows: int | None, seed: int | None) -> Settings:
@@ -46,21 +43,16 @@ def run_training_job(
     overrides: Mapping[str, Any],
     report: Report,
 ) -> int:
-    """Run one training and print its summary; return the process exit code (2 for a user error)."""
+    """Run one training and print its summary; bad data or a refused run raise a UsageError (exit 2)."""
     settings = with_options(settings, data, rows, seed)
     chosen = {key: value for key, value in overrides.items() if value is not None}
+    training_data = load_data(settings, report)
     try:
-        training_data = load_data(settings, report)
         outcome = train(training_data, settings, register=register, overrides=chosen, report=report)
-    except (DataFileError, TrainingDataError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return USER_ERROR
     except MlflowException as error:
-        print(
-            f"error: MLflow store {settings.tracking_uri} refused the run: {error.message}\n"
-            "Check MLFLOW_TRACKING_URI (unset it to use the local SQLite store under var/mlflow).",
-            file=sys.stderr,
-        )
-        return USER_ERROR
+        raise UsageError(
+            f"MLflow store {settings.tracking_uri} refused the run: {error.message}\n"
+            "Check MLFLOW_TRACKING_URI (unset it to use the local SQLite store under var/mlflow)."
+        ) from None
     print("\n" + "\n".join(summary_lines(outcome, settings)))
-    return 0
+    return ExitCode.OK
