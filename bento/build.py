@@ -2,70 +2,63 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import time
 from pathlib import Path
+from typing import Annotated
 
 import bentoml
+import typer
 
+from credit_scoring.cli import CommandApp
+from credit_scoring.errors import UsageError
 from credit_scoring.serving.bento_build import build_bento
 from credit_scoring.serving.bento_model import BENTO_MODEL_NAME
-from credit_scoring.serving.importer import RegistryError, import_production_model
+from credit_scoring.serving.importer import import_production_model
 from credit_scoring.settings import get_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=(
-            "Copy the MLflow registry's @production model (pipeline, threshold, lineage, reference profile) "
-            "into the BentoML model store, then build the Bento from bentofile.yaml. The registry is read "
-            "from MLFLOW_TRACKING_URI (default: the project's SQLite store under var/); the stores live in "
-            "BENTOML_HOME (default ~/bentoml)."
-        )
-    )
-    parser.add_argument(
-        "--bentofile",
-        type=Path,
-        default=PROJECT_ROOT / "bentofile.yaml",
-        help="Build file (default: %(default)s).",
-    )
-    parser.add_argument(
-        "--base-image",
-        default=None,
-        help="Docker base image for `bentoml containerize` (e.g. the local image of deploy/container/"
-        "base_image.sh); default: BentoML's python:3.11 image as set in the bentofile.",
-    )
-    parser.add_argument(
-        "--skip-import",
-        action="store_true",
-        help="Do not read MLflow: rebuild with the model already in the BentoML store "
-        "(credit-scoring:latest), e.g. to change the base image.",
-    )
-    return parser.parse_args(argv)
+app = CommandApp(__doc__)
 
 
 def import_or_reuse(skip_import: bool) -> bentoml.Model:
     """The model to pack: freshly imported from the registry, or the newest one already in the store."""
     if skip_import:
-        return bentoml.models.get(f"{BENTO_MODEL_NAME}:latest")
+        try:
+            return bentoml.models.get(f"{BENTO_MODEL_NAME}:latest")
+        except bentoml.exceptions.NotFound as error:
+            raise UsageError(f"{error}; run without --skip-import to import @production first") from None
     settings = get_settings()
     print(f"importing {settings.production_model_uri} from {settings.tracking_uri} ...", flush=True)
     return import_production_model(settings.tracking_uri, settings.model_name, settings.production_alias)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+@app.command()
+def main(
+    bentofile: Annotated[Path, typer.Option(help="Build file.")] = PROJECT_ROOT / "bentofile.yaml",
+    base_image: Annotated[
+        str | None,
+        typer.Option(
+            help="Docker base image for `bentoml containerize` (e.g. the local image of deploy/container/"
+            "base_image.sh); default: BentoML's python:3.11 image as set in the bentofile."
+        ),
+    ] = None,
+    skip_import: Annotated[
+        bool,
+        typer.Option(
+            help="Do not read MLflow: rebuild with the model already in the BentoML store "
+            "(credit-scoring:latest), e.g. to change the base image."
+        ),
+    ] = False,
+) -> None:
+    """Copy the MLflow registry's @production model (pipeline, threshold, lineage, reference profile) into
+    the BentoML model store, then build the Bento from bentofile.yaml. The registry is read from
+    MLFLOW_TRACKING_URI (default: the project's SQLite store under var/); the stores live in
+    BENTOML_HOME (default ~/bentoml)."""
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")  # no usage-analytics calls from builds
     start = time.perf_counter()
-    try:
-        model = import_or_reuse(args.skip_import)
-    except (RegistryError, bentoml.exceptions.NotFound) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    model = import_or_reuse(skip_import)
     metadata = model.info.metadata
     print(
         f"model {model.tag}: registry version {metadata['registry_version']}, run {metadata['run_id']}, "
@@ -73,12 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     print("building the Bento ...", flush=True)
-    bento = build_bento(PROJECT_ROOT, args.bentofile, args.base_image)
+    bento = build_bento(PROJECT_ROOT, bentofile, base_image)
     print(f"built Bento {bento.tag} in {time.perf_counter() - start:.1f}s (store: {bento.path})")
     print(f"serve it with: python bento/serve.py  (or: bentoml serve {bento.tag})")
     print(f"BENTO_TAG={bento.tag}")
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    app()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import bentoml
 import httpx
+import typer
 
+from credit_scoring.cli import CommandApp
+from credit_scoring.errors import UsageError
 from credit_scoring.serving.bento_build import BENTO_NAME
 from credit_scoring.serving.launcher import (
     ServerExited,
@@ -22,31 +25,7 @@ from credit_scoring.serving.launcher import (
 )
 from credit_scoring.settings import get_settings
 
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=(
-            "Serve a Bento built by bento/build.py with `bentoml serve` (no MLflow needed), wait until it is "
-            "ready, then print the Swagger URL and a curl example. Runs until Ctrl+C. The API key, if any, "
-            "comes from CREDIT_API_KEY; the stores from BENTOML_HOME (default ~/bentoml)."
-        )
-    )
-    parser.add_argument("--port", type=int, default=3000, help="HTTP port (default: %(default)s).")
-    parser.add_argument(
-        "--host", default="0.0.0.0", help="Interface to listen on (default: %(default)s, all interfaces)."
-    )
-    parser.add_argument(
-        "--bento",
-        default=f"{BENTO_NAME}:latest",
-        help="Bento tag to serve (default: %(default)s, the newest build).",
-    )
-    parser.add_argument(
-        "--ready-timeout",
-        type=float,
-        default=120.0,
-        help="Seconds to wait for /readyz before giving up (default: %(default)s).",
-    )
-    return parser.parse_args(argv)
+app = CommandApp(__doc__)
 
 
 def describe(bento: bentoml.Bento, base_url: str, request_file: Path, keyed: bool) -> str:
@@ -72,34 +51,54 @@ def example_answer(base_url: str, request_file: Path) -> str:
     return f"HTTP {answer.status_code} {answer.text}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+@app.command()
+def main(
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 3000,
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on (all interfaces by default).")
+    ] = "0.0.0.0",
+    bento: Annotated[str, typer.Option(help="Bento tag to serve (the newest build by default).")] = (
+        f"{BENTO_NAME}:latest"
+    ),
+    ready_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for /readyz before giving up.")
+    ] = 120.0,
+) -> None:
+    """Serve a Bento built by bento/build.py with `bentoml serve` (no MLflow needed), wait until it is
+    ready, then print the Swagger URL and a curl example. Runs until Ctrl+C. The API key, if any, comes
+    from CREDIT_API_KEY; the stores from BENTOML_HOME (default ~/bentoml)."""
     # SIGTERM (make demo-stop, a supervisor) must stop the server too, as Ctrl+C does: exit through finally.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
     settings = get_settings()
     try:
-        bento = bentoml.bentos.get(args.bento)
+        served = bentoml.bentos.get(bento)
     except bentoml.exceptions.NotFound:
-        print(f"error: no Bento {args.bento} in the store; build one first: make build", file=sys.stderr)
-        return 2
-    base_url = f"http://localhost:{args.port}"
-    request_file = write_example_request(settings.data_root / "serving" / "example_request.json")
-    print(f"starting bentoml serve {bento.tag} on port {args.port} ...", flush=True)
+        raise UsageError(f"no Bento {bento} in the store; build one first: make build") from None
+    raise typer.Exit(
+        serve(served, port, host, ready_timeout, settings.data_root, settings.api_key is not None)
+    )
+
+
+def serve(
+    bento: bentoml.Bento, port: int, host: str, ready_timeout: float, data_root: Path, keyed: bool
+) -> int:
+    """Start `bentoml serve`, print how to call it once ready, and wait; the server's exit code."""
+    base_url = f"http://localhost:{port}"
+    request_file = write_example_request(data_root / "serving" / "example_request.json")
+    print(f"starting bentoml serve {bento.tag} on port {port} ...", flush=True)
     # bentoml serve runs from the Bento's own folder: pin the data dir so the request log and the
     # profiles land in this project's var/, where the monitor and the drift report look for them.
-    server_env = {**os.environ, "CREDIT_DATA_DIR": str(settings.data_root)}
-    process = start_server(str(bento.tag), args.port, args.host, env=server_env)
+    process = start_server(str(bento.tag), port, host, env={**os.environ, "CREDIT_DATA_DIR": str(data_root)})
     try:
-        waited = wait_until_ready(base_url, process, args.ready_timeout)
-        keyed = settings.api_key is not None
+        waited = wait_until_ready(base_url, process, ready_timeout)
         print(f"ready in {waited:.1f}s\n" + describe(bento, base_url, request_file, keyed), flush=True)
         if not keyed:
             print(f"  Example answer: {example_answer(base_url, request_file)}", flush=True)
         print("Press Ctrl+C to stop.", flush=True)
         return process.wait()
     except (ServerExited, TimeoutError) as error:
-        print(f"error: {error} (is port {args.port} free? see the log above)", file=sys.stderr)
+        print(f"error: {error} (is port {port} free? see the log above)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
@@ -108,4 +107,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    app()

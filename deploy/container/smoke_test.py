@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import bentoml
 import httpx
+import typer
 from mlflow import MlflowClient
 
+from credit_scoring.cli import CommandApp
+from credit_scoring.errors import CreditScoringError, ExitCode, UsageError
 from credit_scoring.registry import version_by_alias
 from credit_scoring.schema import example_application
 from credit_scoring.serving.bento_model import BENTO_MODEL_NAME, load_scorer
@@ -27,8 +28,13 @@ PROBABILITY_TOLERANCE = 1e-6
 BAD_FIELD = "AMT_INCOME_TOTAL"
 
 
-class SmokeFailure(AssertionError):
+class SmokeFailure(CreditScoringError, AssertionError):
     """One check of the container did not hold (the message says what was expected and what came back)."""
+
+    exit_code = ExitCode.ALERT
+
+
+app = CommandApp(__doc__)
 
 
 @dataclass(frozen=True)
@@ -37,31 +43,6 @@ class Expected:
 
     probability: float
     model_version: str
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=(
-            "Check a running credit-scoring container: /livez and /readyz, one /score equal to the "
-            "in-process score of the Bento's model and naming the registry's @production version, a "
-            "negative income refused with a 4xx naming the field, 401 without the API key (read from "
-            "CREDIT_API_KEY), /metrics, and a non-root user. The Bento and model are read from "
-            "BENTOML_HOME, the registry from MLFLOW_TRACKING_URI. Exit 0 when every check passes, "
-            "1 otherwise."
-        )
-    )
-    parser.add_argument("--url", required=True, help="Base URL of the container, e.g. http://127.0.0.1:3000.")
-    parser.add_argument("--bento", required=True, help="Tag of the Bento the image was built from.")
-    parser.add_argument("--container", required=True, help="Name or id of the running container.")
-    parser.add_argument("--timeout", type=float, default=30.0, help="Seconds per HTTP request (default 30).")
-    parser.add_argument(
-        "--wait",
-        type=float,
-        default=0.0,
-        help="First wait up to this many seconds for /readyz to answer 200, failing at once if the "
-        "container stops (default 0: expect it ready).",
-    )
-    return parser.parse_args(argv)
 
 
 def expected_answer(bento_tag: str, settings: Settings) -> Expected:
@@ -194,25 +175,36 @@ def run_checks(checks: list[tuple[str, Callable[[], str]]]) -> int:
     return failures
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+@app.command()
+def main(
+    url: Annotated[str, typer.Option(help="Base URL of the container, e.g. http://127.0.0.1:3000.")],
+    bento: Annotated[str, typer.Option(help="Tag of the Bento the image was built from.")],
+    container: Annotated[str, typer.Option(help="Name or id of the running container.")],
+    timeout: Annotated[float, typer.Option(help="Seconds per HTTP request.")] = 30.0,
+    wait: Annotated[
+        float,
+        typer.Option(
+            help="First wait up to this many seconds for /readyz to answer 200, failing at once if the "
+            "container stops (0: expect it ready)."
+        ),
+    ] = 0.0,
+) -> None:
+    """Check a running credit-scoring container: /livez and /readyz, one /score equal to the in-process
+    score of the Bento's model and naming the registry's @production version, a negative income refused
+    with a 4xx naming the field, 401 without the API key (read from CREDIT_API_KEY), /metrics, and a
+    non-root user. The Bento and model are read from BENTOML_HOME, the registry from MLFLOW_TRACKING_URI.
+    Exit 0 when every check passes, 1 otherwise, 2 on a usage error."""
     settings = get_settings()
     if settings.api_key is None:
-        print("error: set CREDIT_API_KEY to the key the container was started with", file=sys.stderr)
-        return 2
+        raise UsageError("set CREDIT_API_KEY to the key the container was started with")
     api_key = settings.api_key.get_secret_value()
     try:
-        expected = expected_answer(args.bento, settings)
-    except (SmokeFailure, bentoml.exceptions.NotFound) as error:
-        print(f"error: cannot compute the expected answer: {error}", file=sys.stderr)
-        return 1
-    with httpx.Client(base_url=args.url, timeout=args.timeout) as client:
-        if args.wait > 0:
-            try:
-                print(f"  ready after {wait_until_ready(client, args.container, args.wait):.1f}s", flush=True)
-            except SmokeFailure as error:
-                print(f"error: {error}", file=sys.stderr)
-                return 1
+        expected = expected_answer(bento, settings)
+    except bentoml.exceptions.NotFound as error:
+        raise SmokeFailure(f"cannot compute the expected answer: {error}") from None
+    with httpx.Client(base_url=url, timeout=timeout) as client:
+        if wait > 0:
+            print(f"  ready after {wait_until_ready(client, container, wait):.1f}s", flush=True)
         failures = run_checks(
             [
                 ("probes", lambda: check_probes(client)),
@@ -220,12 +212,12 @@ def main(argv: list[str] | None = None) -> int:
                 ("bad input", lambda: check_bad_input(client, api_key)),
                 ("api key", lambda: check_api_key(client)),
                 ("metrics", lambda: check_metrics(client)),
-                ("non-root", lambda: check_non_root(args.container)),
+                ("non-root", lambda: check_non_root(container)),
             ]
         )
     print(f"smoke test: {'all checks passed' if not failures else f'{failures} check(s) failed'}")
-    return 1 if failures else 0
+    raise typer.Exit(ExitCode.ALERT if failures else ExitCode.OK)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    app()

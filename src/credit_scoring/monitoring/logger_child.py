@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import signal
-import sys
 
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 SETTINGS_VARIABLE = "CREDIT_LOGGER_PROCESS_SETTINGS"  # the worker's MonitoringSettings, as JSON
@@ -38,15 +37,15 @@ def configured_priority() -> str:
     return json.loads(os.environ.get(SETTINGS_VARIABLE) or "{}").get("monitoring_priority", "idle")
 
 
-def run() -> int:
+def run() -> None:
     for stop_signal in STOP_SIGNALS:
         signal.signal(stop_signal, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     lower_priority(configured_priority())
-    from credit_scoring.monitoring.logger_process import main
+    from credit_scoring.monitoring.logger_process import app
 
-    return main()
+    app()  # exits the process with the command's code
 
 
 if __name__ == "__main__":
-    sys.exit(run())
+    run()

@@ -16,7 +16,6 @@ shutdown hook says when to stop, after the last records were handed over (see ``
 
 from __future__ import annotations
 
-import argparse
 import collections
 import contextlib
 import json
@@ -31,8 +30,11 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Annotated, Any
 
+import typer
+
+from credit_scoring.cli import CommandApp
 from credit_scoring.monitoring.logger_child import SETTINGS_VARIABLE, STOP_SIGNALS
 from credit_scoring.monitoring.logs import configure_json_logging
 from credit_scoring.monitoring.records import AnsweredApplication, RequestRecord, complete_record
@@ -339,25 +341,22 @@ def _protocol_stdout() -> IO[str]:
     return protocol
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="The request logger process of one API worker (started by the service, not by hand): "
-        f"reads pickled records on stdin, writes them to the store and the window profiles; its settings "
-        f"come as JSON in {SETTINGS_VARIABLE}."
-    )
-    parser.add_argument("--worker", required=True, help="Worker id naming this worker's profile files.")
-    return parser.parse_args(argv)
+app = CommandApp(None)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+@app.command()
+def main(
+    worker: Annotated[str, typer.Option(help="Worker id naming this worker's profile files.")],
+) -> None:
+    """The request logger process of one API worker (started by the service, not by hand): reads pickled
+    records on stdin, writes them to the store and the window profiles; its settings come as JSON in
+    CREDIT_LOGGER_PROCESS_SETTINGS."""
     replies_stream = _protocol_stdout()
     settings = MonitoringSettings.model_validate_json(os.environ[SETTINGS_VARIABLE])
     configure_json_logging(logging.INFO, stream=sys.stderr)
-    request_logger = RequestLogger.from_settings(settings, worker=args.worker).start()
+    request_logger = RequestLogger.from_settings(settings, worker=worker).start()
     replies = _Replies(replies_stream, request_logger)
     serve(sys.stdin.buffer, replies, request_logger, STATS_INTERVAL_S, pseudonymisation_key())
-    return 0
 
 
 def pseudonymisation_key() -> bytes:
