@@ -18,6 +18,7 @@ from bentoml.validators import ContentType  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 
+from credit_scoring.patches import apply_bentoml_speedups  # noqa: E402
 from credit_scoring.schema import ID_COLUMN  # noqa: E402
 from credit_scoring.serving.api_models import (  # noqa: E402
     MAX_BATCH_APPLICATIONS,
@@ -31,7 +32,6 @@ from credit_scoring.serving.api_models import (  # noqa: E402
     score_response,
 )
 from credit_scoring.serving.bento_model import BENTO_MODEL_NAME, load_scorer  # noqa: E402
-from credit_scoring.serving.bentoml_speedups import apply_bentoml_speedups  # noqa: E402
 from credit_scoring.serving.errors import quiet_client_errors  # noqa: E402
 from credit_scoring.serving.guards import ApiKeyGuard, BodySizeLimit, ClearErrors  # noqa: E402
 from credit_scoring.serving.request_log import (  # noqa: E402

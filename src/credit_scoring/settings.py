@@ -65,8 +65,8 @@ class Settings(ProjectSettings):
     )
     bentoml_speedups: bool = Field(
         default=True,
-        description="Remove two per-request costs of BentoML's HTTP path at start-up (serving/"
-        "bentoml_speedups.py). Env CREDIT_BENTOML_SPEEDUPS.",
+        description="Remove two per-request costs of BentoML's HTTP path at start-up (credit_scoring/"
+        "patches.py). Env CREDIT_BENTOML_SPEEDUPS.",
     )
 
     api_key: SecretStr | None = Field(

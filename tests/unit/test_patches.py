@@ -1,4 +1,4 @@
-"""The BentoML speed-ups: the same wrappers and headers as BentoML's own code, left alone when it changed."""
+"""Patches of other libraries: same wrappers, headers and counts as the originals; other versions skipped."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ import pytest
 import simple_di
 from starlette.responses import Response
 
-from credit_scoring.serving.bentoml_speedups import (
+from credit_scoring.patches import (
+    BENTOML_CHECKED,
     _headers_without_injection,
     _memoised_local_call,
     _replace,
     apply_bentoml_speedups,
+    patch_whylogs_float_split,
+    version_matches,
 )
 
 
@@ -76,3 +79,19 @@ def test_code_of_another_shape_is_left_alone_and_said(caplog: pytest.LogCaptureF
         assert not _replace(Changed, "_add_response_headers", _headers_without_injection, None)
     assert Changed.__dict__["_local_call"] is original
     assert caplog.text.count("not sped up") == 2
+
+
+def test_a_patch_checked_on_another_version_is_skipped_and_said(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        assert version_matches("bentoml", BENTOML_CHECKED, "bentoml_speedups")
+        assert not version_matches("bentoml", "0.0.1", "bentoml_speedups")
+        assert not version_matches("no-such-library-here", "1.0", "imaginary")
+    assert caplog.text.count("patch skipped") == 2
+
+
+def test_whylogs_is_patched_once_with_its_original_kept() -> None:
+    from credit_scoring.monitoring._whylogs import PreprocessedColumn
+
+    patched = PreprocessedColumn._pandas_split
+    patch_whylogs_float_split()
+    assert PreprocessedColumn._pandas_split is patched and callable(patched.__wrapped__)
