@@ -37,7 +37,6 @@ RANGES: dict[str, timedelta | None] = {
     "last 7 days": timedelta(days=7),
     "everything": None,
 }
-DEFAULT_RANGE = "last hour"
 # Chart buckets, finest first: the first one giving at most MAX_BUCKETS points over the range is used.
 BUCKETS: tuple[tuple[str, timedelta], ...] = (
     ("10s", timedelta(seconds=10)),

@@ -37,7 +37,6 @@ logger = logging.getLogger(__name__)
 
 WINDOW_FORMAT = "%Y%m%dT%H%M%SZ"
 LATENCY_COLUMNS: tuple[str, ...] = ("latency_ms", "inference_ms")
-PROFILED_COLUMNS: tuple[str, ...] = (*INPUT_COLUMNS, PROBABILITY_COLUMN, *LATENCY_COLUMNS)
 
 
 def default_worker_id() -> str:
