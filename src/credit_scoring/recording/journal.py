@@ -27,6 +27,7 @@ from pathlib import Path
 from credit_scoring.errors import UnavailableError
 from credit_scoring.recording.protocol import (
     FRAME_HEADER,
+    SEGMENT_NAME_SUFFIX,
     FailurePolicy,
     JournalEntry,
     JournalLag,
@@ -36,7 +37,7 @@ from credit_scoring.recording.protocol import (
 
 logger = logging.getLogger(__name__)
 
-SEGMENT_SUFFIX = ".wal"
+SEGMENT_SUFFIX = SEGMENT_NAME_SUFFIX
 CHECKPOINT_FILE = "checkpoint.json"
 RETRY_AFTER_FAILURE_S = 1.0  # after a failed append, requests are refused before scoring for this long
 
@@ -191,9 +192,11 @@ class JournalWriter:
 
     def _measure(self) -> None:
         used = journal_bytes(self.directory)
-        self._full = f"journal bound reached ({used >> 20} MiB of {self.max_bytes >> 20})" if (
-            used >= self.max_bytes
-        ) else None
+        self._full = (
+            f"journal bound reached ({used >> 20} MiB of {self.max_bytes >> 20})"
+            if (used >= self.max_bytes)
+            else None
+        )
 
     def close(self) -> None:
         """Stop the thread, fsync and close every segment (they become sealed)."""
@@ -289,17 +292,21 @@ def journal_lag(directory: Path, now: float | None = None) -> JournalLag:
     sizes = {p.name: _size(p) for p in segments(directory)}
     pending = {name: size - progress.get(name, SegmentProgress()).stored for name, size in sizes.items()}
     pending = {name: left for name, left in pending.items() if left > 0}
-    oldest = [_first_time(directory / name, progress.get(name, SegmentProgress()).stored) for name in pending]
-    known = [t for t in oldest if t is not None]
+    firsts = [
+        _first_frame(directory / name, progress.get(name, SegmentProgress()).stored) for name in pending
+    ]
+    known = [first for first in firsts if first is not None]
     stored_bytes = sum(p.stored for p in progress.values())
     stored_records = sum(p.records for p in progress.values())
-    frame_bytes = stored_bytes / stored_records if stored_records else 4096.0
+    # The mean frame of what was ingested, else of the first frames waiting (a batch frame holds many).
+    seen = stored_bytes / stored_records if stored_records else None
+    frame_bytes = seen or (sum(size for _, size in known) / len(known) if known else 4096.0)
     return JournalLag(
         bytes_on_disk=sum(sizes.values()),
         segments=len(sizes),
         lag_bytes=sum(pending.values()),
         lag_records=round(sum(pending.values()) / frame_bytes),
-        lag_seconds=max(0.0, now - min(known)) if known else 0.0,
+        lag_seconds=max(0.0, now - min(t for t, _ in known)) if known else 0.0,
         oldest_unconsumed_segment=min(pending, key=lambda n: _mtime(directory / n)) if pending else None,
     )
 
@@ -318,12 +325,12 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-def _first_time(path: Path, offset: int) -> float | None:
-    """The time of the first whole frame at ``offset`` (None if it is not whole yet)."""
+def _first_frame(path: Path, offset: int) -> tuple[float, int] | None:
+    """Time and size of the first whole frame at ``offset`` (None if it is not whole yet)."""
     header = read_chunk(path, offset, FRAME_HEADER.size)
     if len(header) < FRAME_HEADER.size:
         return None
     size = FRAME_HEADER.unpack(header)[0]
     for _end, payload in iter_frames(read_chunk(path, offset, FRAME_HEADER.size + size)):
-        return JournalEntry.decode(payload).timestamp
+        return JournalEntry.decode(payload).timestamp, FRAME_HEADER.size + size
     return None

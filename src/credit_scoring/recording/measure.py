@@ -35,3 +35,44 @@ def measure_append_us(n: int = 20_000, directory: Path | None = None) -> dict[st
             costs[i] = (time.thread_time_ns() - started) / 1e3
         journal.close()
     return {"p50": float(np.percentile(costs, 50)), "p90": float(np.percentile(costs, 90)), "n": n}
+
+
+def synthetic_journal(directory: Path, records: int, seed: int = 7) -> int:
+    """Fill a journal with ``records`` answered /score requests of synthetic applications; their bytes."""
+    import orjson
+
+    from credit_scoring.data.synthetic import generate_applications
+    from credit_scoring.monitoring.simulation import application_payloads
+
+    payloads = application_payloads(generate_applications(records, seed=seed))
+    journal = JournalWriter(directory, segment_bytes=64 << 20, segment_age_s=3600.0, fsync_interval_s=5.0,
+                            max_bytes=1 << 40).start()  # fmt: skip
+    rng, now = np.random.default_rng(seed), time.time()
+    for i, payload in enumerate(payloads):
+        answer = Answer(new_request_id(), float(rng.random()), "grant", 0.4, float(rng.gamma(2.0, 0.05)))
+        journal.record(JournalEntry("score", "credit-scoring", "1", 200, None, float(rng.gamma(4.0, 1.0)),
+                                    now + i * 1e-3, answer.request_id, [answer],
+                                    orjson.dumps({"application": payload})))  # fmt: skip
+    journal.close()
+    return journal.appended_bytes
+
+
+def measure_ingest(records: int = 50_000, directory: Path | None = None) -> dict[str, float]:
+    """Ingest a journal of ``records`` synthetic /score records into a fresh Parquet store with window
+    profiles, on this thread: records per second of CPU and of wall time, and bytes on disk per record."""
+    from credit_scoring.monitoring.window_profiles import WindowProfiler
+    from credit_scoring.recording.ingest import Ingest
+    from credit_scoring.recording.store import ParquetStore
+
+    with tempfile.TemporaryDirectory(prefix="credit-ingest-", dir=directory) as folder:
+        root = Path(folder)
+        synthetic_journal(root / "journal", records)
+        store = ParquetStore(root / "store")
+        profiler = WindowProfiler(root / "profiles", worker="bench", window_minutes=5)
+        ingest = Ingest(root / "journal", store, profiler, b"bench-key", retention_s=3600.0)
+        wall, cpu = time.perf_counter(), time.process_time()
+        stored = ingest.run_once(flush=True)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        on_disk = sum(p.stat().st_size for p in (root / "store").rglob("*.parquet"))
+        return {"records": stored, "records_per_cpu_s": stored / cpu, "records_per_s": stored / wall,
+                "bytes_per_record": on_disk / stored}  # fmt: skip

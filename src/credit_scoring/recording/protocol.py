@@ -30,6 +30,7 @@ _NEVER_STORED = frozenset({ID_COLUMN, TARGET_COLUMN})
 FRAME_HEADER = struct.Struct("<II")
 META_LENGTH = struct.Struct("<I")
 FRAME_VERSION = 1
+SEGMENT_NAME_SUFFIX = ".wal"
 
 
 def pseudonymise(client_id: int | str | None, key: SecretStr | str | bytes) -> str | None:
