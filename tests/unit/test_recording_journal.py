@@ -44,8 +44,11 @@ def read_all(directory: Path) -> list[JournalEntry]:
 
 
 def test_an_entry_survives_its_frame_unchanged() -> None:
-    for original in (entry(3), entry(4, body=None), entry(5)._replace(answers=[], status=400,
-                                                                      error_kind="validation")):
+    for original in (
+        entry(3),
+        entry(4, body=None),
+        entry(5)._replace(answers=[], status=400, error_kind="validation"),
+    ):
         (_end, payload), *rest = list(iter_frames(original.encode()))
         assert JournalEntry.decode(payload) == original and not rest
 

@@ -1,10 +1,11 @@
 """Journal entries to stored rows: request bodies validated again (in columns), client ids pseudonymised.
 
 An answered single application's body is parsed for a whole batch at once by Arrow's JSON reader into
-typed columns (the schema's types: a category is text, an integer column must hold whole numbers). Those
-bodies passed the API's validation already, so for them this yields what the API's pydantic model did
-(tests compare both); a batch the reader refuses (an unusual body, e.g. a client id sent as text) is
-validated body by body by the API's own model instead. Refused requests keep what they asked as JSON.
+typed columns (a category is text, an integer column must hold whole numbers), then the schema's
+rules are checked on whole columns (ranges, levels, missing values). Those bodies passed the API's
+validation already, so for them this yields what the API's pydantic model did (tests compare both); a
+batch the reader refuses (an unusual body, e.g. a client id sent as text) is validated body by body by the
+API's own model instead. Refused requests keep what they asked as JSON.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from credit_scoring.recording.protocol import (
     JournalEntry,
     pseudonymise,
 )
-from credit_scoring.schema import ID_COLUMN, TARGET_COLUMN
+from credit_scoring.schema import APPLICATION_COLUMNS, ID_COLUMN, TARGET_COLUMN, ColumnSpec
 from credit_scoring.validation import Application, application_from_json_body, application_to_record
 
 BATCH_ENDPOINT = "score_batch"
@@ -91,7 +92,30 @@ def _parse_in_columns(bodies: Sequence[bytes]) -> tuple[dict[str, pa.Array], lis
     if table.num_rows != len(bodies) or applications.null_count:
         raise pa.ArrowInvalid("not one application per body")
     columns = {f.name: pc.cast(applications.field(f.name), f.type, safe=True) for f in INPUT_FIELDS}
+    if not pc.all(_rules_kept(columns)).as_py():  # cannot happen for answered bodies: checked anyway
+        raise pa.ArrowInvalid("a value breaks the schema's rules")
     return columns, applications.field(ID_COLUMN).to_pylist()
+
+
+def _rules_kept(columns: Mapping[str, pa.Array]) -> pa.Array:
+    """Per row, whether every value keeps its column's rule (missing only where allowed; range, levels)."""
+    kept = pa.array([True] * len(next(iter(columns.values()))))
+    for spec in APPLICATION_COLUMNS:
+        column = columns[spec.name]
+        kept = pc.and_(kept, pc.if_else(pc.is_null(column), spec.nullable, _rule(spec, column)))
+    return kept
+
+
+def _rule(spec: ColumnSpec, column: pa.Array) -> pa.Array:
+    if spec.kind == "category":
+        return pc.is_in(column, value_set=pa.array(spec.levels))
+    inside = pa.array([True] * len(column))
+    if spec.minimum is not None:
+        inside = pc.and_(inside, pc.greater_equal(column, spec.minimum))
+    if spec.maximum is not None:
+        inside = pc.and_(inside, pc.less_equal(column, spec.maximum))
+    special = pc.is_in(column, value_set=pa.array(spec.special_values, column.type))
+    return pc.or_(inside, special)
 
 
 def _validated(body: bytes) -> BaseModel | None:

@@ -279,5 +279,5 @@ def read_status(journal_dir: Path) -> dict[str, Any]:
     """The last status an ingest process wrote (empty before any)."""
     try:
         return json.loads((Path(journal_dir) / STATUS_FILE).read_text())
-    except (FileNotFoundError, ValueError):
+    except (OSError, ValueError):  # none yet, or the journal's folder cannot even be made
         return {}

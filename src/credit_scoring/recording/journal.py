@@ -34,6 +34,7 @@ from credit_scoring.recording.protocol import (
     SegmentProgress,
     WriterStats,
 )
+from credit_scoring.settings import MonitoringSettings
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +108,19 @@ class JournalWriter:
         self.appended = self.appended_bytes = self.unrecorded = self.refused = 0
         self._stop = threading.Event()
         self._syncer = threading.Thread(target=self._sync_loop, name="journal-fsync", daemon=True)
+
+    @classmethod
+    def from_settings(cls, settings: MonitoringSettings, writer_id: str | None = None) -> JournalWriter:
+        """A writer on the configured journal, not started: call :meth:`start`."""
+        return cls(
+            settings.journal_path,
+            segment_bytes=settings.journal_segment_mb << 20,
+            segment_age_s=settings.journal_segment_age_s,
+            fsync_interval_s=settings.journal_fsync_interval_s,
+            max_bytes=settings.journal_max_mb << 20,
+            policy=settings.journal_failure_policy,
+            writer_id=writer_id,
+        )
 
     def start(self) -> JournalWriter:
         """Start the fsync thread; the first segment is created by the first append."""
@@ -268,7 +282,7 @@ def read_checkpoint(directory: Path) -> dict[str, SegmentProgress]:
     """The ingest's progress per segment (empty before the first checkpoint)."""
     try:
         saved = json.loads((directory / CHECKPOINT_FILE).read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return {}
     return {name: SegmentProgress(**progress) for name, progress in saved["segments"].items()}
 

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from credit_scoring.errors import UsageError
 from credit_scoring.recording.protocol import RECORD_COLUMNS, STORED_SCHEMA, BatchId
 from credit_scoring.settings import MonitoringSettings
 
@@ -520,6 +521,25 @@ def open_store(settings: MonitoringSettings) -> RecordStore:
     if settings.request_store_url:
         return SqlStore(settings.request_store_url)
     return ParquetStore(settings.store_path)
+
+
+def open_existing_store(settings: MonitoringSettings) -> RecordStore:
+    """The configured store for reading: a missing Parquet folder is an error, never created empty."""
+    if not settings.request_store_url and not settings.store_path.is_dir():
+        raise UsageError(
+            f"no request store at {settings.store_path}: serve the API with monitoring on (make serve) and "
+            "send traffic (make simulate), or pass --store with the folder or URL the service writes to"
+        )
+    return open_store(settings)
+
+
+def store_settings(settings: MonitoringSettings, store: str | None) -> MonitoringSettings:
+    """The settings with a ``--store`` option: a URL (``scheme://``) is a server store, else a folder."""
+    if store is None:
+        return settings
+    if "://" in store:
+        return settings.model_copy(update={"request_store_url": store})
+    return settings.model_copy(update={"request_store_url": None, "store_dir": Path(store)})
 
 
 def retention_cutoff(days: float, now: datetime | None = None) -> date:
