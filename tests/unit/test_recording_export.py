@@ -22,7 +22,8 @@ def _store(tmp_path: Path) -> Path:
                       threshold=0.4, timestamp=NOW + timedelta(minutes=i))
         for i in range(5)
     ]  # fmt: skip
-    records.append(RequestRecord("score", "credit-scoring", "4", 400, 1.0, error_kind="validation", timestamp=NOW))
+    refused = RequestRecord("score", "credit-scoring", "4", 400, 1.0, error_kind="validation", timestamp=NOW)
+    records.append(refused)
     write_records(ParquetStore(tmp_path / "store"), records)
     return tmp_path / "store"
 
