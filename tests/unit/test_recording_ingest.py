@@ -99,15 +99,17 @@ def test_a_crash_between_store_write_and_checkpoint_stores_nothing_twice(tmp_pat
     first.run_once(flush=True)  # batches of 80, 80, 40 and checkpoints; profiles written once at the end
     checkpoint = tmp_path / "journal" / CHECKPOINT_FILE
     before = checkpoint.read_bytes()
-    # The crash: a new batch stored, the process killed before its checkpoint (restored here).
+    # The crash: three batches of 20, 20 and 10 stored, the process killed before their checkpoints
+    # (restored here). Read again in batches of 80, the frames are not cut where the stored batches were.
     journal_of(tmp_path / "journal", [scored(b, 1000 + i) for i, b in enumerate(bodies(50, seed=4))])
+    first.batch_records = 20
     first.run_once(flush=True)
     checkpoint.write_bytes(before)
     again = ingest_of(tmp_path, batch_records=80, retention_s=3600)
     again.run_once(flush=True)
     records = ParquetStore(tmp_path / "store").records(columns=["request_id"])
     assert len(records) == 250 and records["request_id"].is_unique
-    assert again.counters.skipped_batches == 1 and again.counters.stored_records == 0
+    assert again.counters.skipped_batches == 3 and again.counters.stored_records == 0
 
 
 def test_profiles_are_rebuilt_for_what_was_stored_after_their_last_write(tmp_path: Path) -> None:

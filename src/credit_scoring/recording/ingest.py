@@ -115,9 +115,13 @@ class Ingest:
             try:
                 stored += self._consume(path, flush)
             except Exception as error:  # the store is down: keep the journal, try again next pass
+                self._verified.discard(path.name)  # a write may have gone through: look before writing
                 self._store_failed(path, error)
                 break
-        self._housekeeping(force_profiles=flush)
+        try:
+            self._housekeeping(force_profiles=flush)
+        except Exception as error:  # e.g. a full disk for the checkpoint: stored records stay stored
+            self._store_failed(self.journal_dir / "housekeeping", error)
         return stored
 
     def _consume(self, path: Path, flush: bool) -> int:
@@ -155,27 +159,31 @@ class Ingest:
     def _store(self, path: Path, progress: SegmentProgress, entries: list[JournalEntry], end: int) -> int:
         stem = path.name.removesuffix(SEGMENT_NAME_SUFFIX)
         day = day_of(round(entries[0].timestamp * 1e6))
+        if path.name not in self._verified:  # first batch of this segment since start: stored before a crash?
+            existing = self.store.stored_batch_end(day, stem, progress.stored)
+            if existing is not None:
+                return self._skip_stored(path, progress, existing)
+            self._verified.add(path.name)
         table = decode_entries(entries, self.key)
-        batch = BatchId(stem, progress.stored, end)
-        if path.name not in self._verified and self._already_stored(batch, day):
-            self.counters.skipped_batches += 1
-        else:
-            self.store.write_batch(batch, day, table)
-            self.counters.stored_records += table.num_rows
-            self.counters.stored_batches += 1
-        self._verified.add(path.name)
-        self._profile(table)
-        progress.stored, progress.records = end, progress.records + table.num_rows
-        write_checkpoint(self.journal_dir, self.progress)  # only after the write: exactly once
+        self.store.write_batch(BatchId(stem, progress.stored, end), day, table)
+        self.counters.stored_records += table.num_rows
+        self.counters.stored_batches += 1
+        self._advance(progress, end, table)
         return table.num_rows
 
-    def _already_stored(self, batch: BatchId, day: Any) -> bool:
-        existing = self.store.stored_batch_end(day, batch.segment, batch.start)
-        if existing is not None and existing != batch.end:
-            raise RuntimeError(
-                f"stored batch {batch.segment}@{batch.start} ends at {existing}, not {batch.end}"
-            )
-        return existing is not None
+    def _skip_stored(self, path: Path, progress: SegmentProgress, end: int) -> int:
+        """The batch at the checkpoint was stored before a crash, not checkpointed: skip it, profile it."""
+        chunk = read_chunk(path, progress.stored, end - progress.stored)
+        table = decode_entries([JournalEntry.decode(payload) for _, payload in iter_frames(chunk)], self.key)
+        self.counters.skipped_batches += 1
+        self._advance(progress, end, table)
+        return 0
+
+    def _advance(self, progress: SegmentProgress, end: int, table: pa.Table) -> None:
+        """Profile the batch's rows and move the checkpoint past them (only once they are stored)."""
+        self._profile(table)
+        progress.stored, progress.records = end, progress.records + table.num_rows
+        write_checkpoint(self.journal_dir, self.progress)
 
     def _skip_torn_tail(self, path: Path, progress: SegmentProgress) -> None:
         """Past the last whole frame of a sealed segment lies a frame cut by a crash: skipped, counted."""
