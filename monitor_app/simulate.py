@@ -91,8 +91,8 @@ def check_server(base_url: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Imported after parsing so that --help answers at once.
-    from credit_scoring.monitoring import simulation
     from credit_scoring.settings import get_settings
+    from credit_scoring_tools import simulation
 
     check_options(args, simulation.SCENARIOS)
     base_url = f"http://{args.host}:{args.port}"

@@ -16,12 +16,12 @@ import pytest
 from pydantic import ValidationError
 
 from credit_scoring.data.synthetic import generate_applications
-from credit_scoring.monitoring import simulation as sim
 from credit_scoring.monitoring.config import AlertThresholds
 from credit_scoring.monitoring.drift import compare_profiles
 from credit_scoring.monitoring.profiles import build_profile
 from credit_scoring.schema import EMPLOYED_SENTINEL, ID_COLUMN, INPUT_COLUMNS, MIN_AGE_DAYS, TARGET_COLUMN
 from credit_scoring.validation import Application, check_frame
+from credit_scoring_tools import simulation as sim
 
 LIMITS = AlertThresholds()
 
