@@ -14,7 +14,8 @@ from pathlib import Path
 from credit_scoring.schema import example_application
 from credit_scoring.serving.bento_build import BENTO_NAME
 from credit_scoring.serving.launcher import free_port, start_server, stop_server, wait_until_ready
-from credit_scoring.serving.loadtest import (
+from credit_scoring.settings import get_settings
+from credit_scoring_tools.loadtest import (
     LoadResult,
     format_table,
     process_tree_cpu_s,
@@ -22,7 +23,6 @@ from credit_scoring.serving.loadtest import (
     run_wrk,
     wrk_available,
 )
-from credit_scoring.settings import get_settings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from credit_scoring.fastpath.bench_report import (
+from credit_scoring.fastpath.onnx_export import convert_classifier_to_onnx
+from credit_scoring_tools.bench_report import (
     DEFAULTS,
     MONITORING_OFF,
     SCENARIOS,
@@ -24,8 +25,7 @@ from credit_scoring.fastpath.bench_report import (
     render_rounds,
     write_outputs,
 )
-from credit_scoring.fastpath.benchmark import BenchConfig, BenchModel, run_inprocess_benchmark
-from credit_scoring.fastpath.onnx_export import convert_classifier_to_onnx
+from credit_scoring_tools.inprocess_bench import BenchConfig, BenchModel, run_inprocess_benchmark
 from tests.support.tiny_model import fit_tiny_pipeline, tiny_applications
 
 TINY = BenchConfig(

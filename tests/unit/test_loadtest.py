@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from credit_scoring.serving.loadtest import LoadResult, format_table, parse_wrk, wrk_script
+from credit_scoring_tools.loadtest import LoadResult, format_table, parse_wrk, wrk_script
 
 WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:3000/score
   2 threads and 16 connections

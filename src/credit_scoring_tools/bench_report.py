@@ -146,7 +146,7 @@ def start_variant(name: str, variant: HttpVariant, bento: str, workdir: Path) ->
 
 
 def load(tool: str, url: str, scenario: Scenario, duration: float) -> dict[str, float]:
-    from credit_scoring.serving.loadtest import run_httpx, run_wrk
+    from credit_scoring_tools.loadtest import run_httpx, run_wrk
 
     headers = {"Content-Type": "application/json"}
     if os.environ.get("CREDIT_API_KEY"):
@@ -159,7 +159,7 @@ def load(tool: str, url: str, scenario: Scenario, duration: float) -> dict[str, 
 
 def measure_scenario(server: Server, scenario: Scenario, settings: HttpSettings, tool: str) -> dict[str, Any]:
     """Warm-up (unmeasured), then the measured closed-loop run with the server's CPU time around it."""
-    from credit_scoring.serving.loadtest import process_tree_cpu_s
+    from credit_scoring_tools.loadtest import process_tree_cpu_s
 
     url = f"{server.base_url}/{scenario.endpoint}"
     load(tool, url, scenario, settings.warmup_s)
@@ -199,7 +199,7 @@ def run_http_benchmark(settings: HttpSettings, report: Report) -> dict[str, Any]
     """Every variant served at once; scenarios run variant after variant (interleaved), so a burst of load
     from other processes hits every variant alike and the ratios of one run stay meaningful."""
     from credit_scoring.serving.launcher import stop_server, wait_until_ready
-    from credit_scoring.serving.loadtest import wrk_available
+    from credit_scoring_tools.loadtest import wrk_available
 
     tool = ("wrk" if wrk_available() else "httpx") if settings.tool == "auto" else settings.tool
     results: dict[str, dict[str, Any]] = {name: {} for name in VARIANTS}
@@ -459,7 +459,7 @@ class BenchPlan:
 
 
 def inprocess_config(quick: bool) -> Any:
-    from credit_scoring.fastpath.benchmark import BenchConfig
+    from credit_scoring_tools.inprocess_bench import BenchConfig
 
     if quick:
         return BenchConfig(
@@ -483,7 +483,7 @@ def http_plan(plan: BenchPlan) -> HttpSettings:
 
 def load_model(plan: BenchPlan, report: Report) -> Any:
     """The registered model when it loads, else one trained in process (quick: a small one)."""
-    from credit_scoring.fastpath.benchmark import bench_model
+    from credit_scoring_tools.inprocess_bench import bench_model
 
     if plan.model_uri and not plan.quick:
         try:
@@ -516,7 +516,7 @@ def final_configuration() -> dict[str, Any]:
 
 def run_bench(plan: BenchPlan, report: Report) -> dict[str, Any]:
     """Both benchmarks, targets and context, as one JSON-ready dict with stable keys."""
-    from credit_scoring.fastpath.benchmark import run_inprocess_benchmark
+    from credit_scoring_tools.inprocess_bench import run_inprocess_benchmark
 
     before = machine_state()
     started = time.perf_counter()
