@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     import mlflow
 
     from credit_scoring.settings import get_settings
-    from credit_scoring_tools.bench_report import BenchPlan, ServerNotReady, run_bench, write_outputs
+    from credit_scoring_tools.bench_http import ServerNotReady
+    from credit_scoring_tools.bench_run import BenchPlan, run_bench, write_outputs
 
     mlflow.set_tracking_uri(get_settings().tracking_uri)  # the project's registry (MLFLOW_TRACKING_URI wins)
 
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 def render_only(out: Path) -> int:
     import json
 
-    from credit_scoring_tools.bench_report import write_outputs
+    from credit_scoring_tools.bench_run import write_outputs
 
     json_path = out / "bench.json"
     if not json_path.exists():

@@ -8,23 +8,19 @@ from pathlib import Path
 import pytest
 
 from credit_scoring.fastpath.onnx_export import convert_classifier_to_onnx
-from credit_scoring_tools.bench_report import (
+from credit_scoring_tools.bench_http import (
     DEFAULTS,
     MONITORING_OFF,
     SCENARIOS,
-    TARGETS,
     TUNED,
     add_http_ratios,
     backlog,
     describe_variants,
-    evaluate_targets,
     median_run,
-    profile_excerpt,
-    render_floor,
-    render_report,
-    render_rounds,
-    write_outputs,
 )
+from credit_scoring_tools.bench_render import render_floor, render_report, render_rounds
+from credit_scoring_tools.bench_run import profile_excerpt, write_outputs
+from credit_scoring_tools.bench_targets import TARGETS, evaluate_targets
 from credit_scoring_tools.inprocess_bench import BenchConfig, BenchModel, run_inprocess_benchmark
 from tests.support.tiny_model import fit_tiny_pipeline, tiny_applications
 
