@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 PROFILING = Path(__file__).resolve().parent
+# What was tried and why, included in REPORT.md as written: the project's history is prose, not code.
+HISTORY = PROFILING / "TRIED.md"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -63,12 +65,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from credit_scoring.settings import get_settings
     from credit_scoring_tools.bench_http import ServerNotReady
+    from credit_scoring_tools.bench_render import check_history
     from credit_scoring_tools.bench_run import BenchPlan, run_bench, write_outputs
 
     mlflow.set_tracking_uri(get_settings().tracking_uri)  # the project's registry (MLFLOW_TRACKING_URI wins)
 
+    history = HISTORY.read_text()
+    check_history(history)
     if args.render_only:
-        return render_only(args.out)
+        return render_only(args.out, history)
     started = time.perf_counter()
 
     def report(message: str) -> None:
@@ -89,13 +94,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    json_path, report_path = write_outputs(result, args.out)
+    json_path, report_path = write_outputs(result, args.out, history)
     unmet = [v["target"] for v in result["targets"].values() if v["met"] is False]
     report(f"wrote {json_path} and {report_path}; targets not met: {len(unmet)}")
     return 0
 
 
-def render_only(out: Path) -> int:
+def render_only(out: Path, history: str) -> int:
     import json
 
     from credit_scoring_tools.bench_run import write_outputs
@@ -104,7 +109,7 @@ def render_only(out: Path) -> int:
     if not json_path.exists():
         print(f"error: {json_path} does not exist; run make bench first", file=sys.stderr)
         return 2
-    _, report_path = write_outputs(json.loads(json_path.read_text()), out)
+    _, report_path = write_outputs(json.loads(json_path.read_text()), out, history)
     print(f"rewrote {report_path} from {json_path}", file=sys.stderr)
     return 0
 

@@ -1,4 +1,4 @@
-"""REPORT.md rendered from bench.json alone: targets, figures, ratios, the floor, what was tried."""
+"""REPORT.md from bench.json and TRIED.md: targets, figures, ratios, the floor, what was tried."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from credit_scoring.errors import UsageError
 from credit_scoring_tools.bench_http import (
     DEFAULTS,
     FLOOR_SCENARIO,
@@ -15,125 +16,9 @@ from credit_scoring_tools.bench_http import (
     VARIANTS,
 )
 
-TRIED = (
-    (
-        "ONNX Runtime for the trees (skl2onnx + onnxmltools LightGBM converter), 1 intra-op thread",
-        "helped: model call ~120 -> ~70 us per application in the profile, batch several times faster",
-    ),
-    (
-        "converter threshold rounding fix (split thresholds rounded to float32 as LightGBM compares them)",
-        "needed for parity: without it a few probabilities moved by > 1e-5; with it no decision changes",
-    ),
-    (
-        "RecordVectoriser: precomputed column indices + numpy instead of per-field loops",
-        "helped: features 212 -> 144 us per application; derive_features kept a fixed cost per call",
-    ),
-    (
-        "one request's engineered features in Python (derive_row: the same rules, numpy called once)",
-        "helped: derive 21-24 -> 9 us, RecordVectoriser.transform_one 27 -> 13 us; bit-for-bit equal",
-    ),
-    (
-        "derive_features without np.errstate (divide only where the denominator is not zero), "
-        "written straight into float32",
-        "helped the batch path: 100,000 rows 55 -> 24-29 ms of feature derivation",
-    ),
-    (
-        "batch: categories encoded per frame (encode_frame) instead of per record",
-        "category encoding was ~70 % of batch time; vectorised per column",
-    ),
-    (
-        "pydantic validation: a Python rule check per field (120 validators)",
-        "was the largest in-process cost: ~145-210 us per request, 16-22 % of a worker's samples under load",
-    ),
-    (
-        "the same rules as pydantic-core constraints (strict types, ge/le, levels); the Python rules only "
-        "for what those refuse (error wording, lenient forms such as 2.0 for an integer)",
-        "helped: ScoreRequest from JSON ~170 -> 45 us, same answers and errors (tested on every column); "
-        "allow_inf_nan on a field had silently added a Python check per int field (model config instead)",
-    ),
-    (
-        "a reused onnxruntime.RunOptions instead of the default built per run()",
-        "did not help measurably (interleaved A/B: 20.0 vs 19.6 us min per call); not kept",
-    ),
-    ("uvloop + httptools (uvicorn picks them up)", "helped: p50 7.9 -> 3.5 ms, 16 clients 117 -> 263 req/s"),
-    (
-        "OpenTelemetry spans off on the API routes; access log off",
-        "helped: ~0.5-0.8 ms CPU per request together; 16 clients ~420 -> ~770 req/s (test model)",
-    ),
-    (
-        "single answers as a complete JSON Response (Content-Length, no chunked stream)",
-        "helped a little: 2 socket writes instead of 3",
-    ),
-    ("2 workers (one per core)", "helped: 676 -> 772 req/s at 16 clients; more workers than cores did not"),
-    ("Prometheus metrics off", "did not help enough to keep: ~0.1-0.3 ms, and /metrics is scraped"),
-    (
-        "thread pool (sync endpoints)",
-        "did not help: a thread hop per request; async endpoints compute inline",
-    ),
-    (
-        "monitoring in a background thread of the worker (store + whylogs, 10,000-row profile batches)",
-        "not enough: ~0.25-0.33 ms CPU per record holding the GIL, whylogs calls of ~0.1 s stalling the "
-        "event loop; 16-client p50 +30-37 % vs monitoring off",
-    ),
-    (
-        "monitoring in a child process per worker at nice 10 / nice 19",
-        "not enough: +11 % p50 at nice 19; in a session of its own (setsid) the child is a scheduler "
-        "autogroup with a full CPU share whatever its niceness (3 s of CPU per 10 s of load)",
-    ),
-    (
-        "monitoring child at SCHED_IDLE (same session), records pickled in 20 ms bunches",
-        "helped: p50 7.15 ms off vs 7.35 ms on (+3 %) in the first A/B; the child catches up when the "
-        "load eases (backlog bounded by CREDIT_BUFFER_MB)",
-    ),
-    (
-        "records sent to the logger process in 200 ms bunches instead of 20 ms",
-        "helped: the worker's pickling and pipe threads take the GIL from the event loop 5 times a second "
-        "instead of 50; p50 at 16 clients 10.8-11.6 -> 9.4-9.7 ms (off: 8.7-9.9) in an A/B",
-    ),
-    (
-        "logger process: orjson for the inputs column, a cheaper NaN test; worker: hmac.digest, the "
-        "request log found once",
-        "helped a little: a stored row 96 -> 26 us (idle-priority process); pseudonymising 4.3 -> 2.2 us",
-    ),
-    (
-        "gc.freeze() after start-up; one wrk thread instead of two",
-        "did not help the tail: p99 ~50-100 ms either way; GET /livez (a no-op) has the same tail",
-    ),
-    (
-        "a /score record sent as its raw body and the answer's figures (AnsweredApplication); the logger "
-        "process validates the body again (same JSON-mode validation) and pseudonymises the id",
-        "helped: building, pseudonymising and pickling 120 inputs had cost the event loop ~25 us per "
-        "request; in-process middleware bench 38 -> 15-20 us of event loop, 55 -> 20 us of process CPU; "
-        "16-client A/B: worker CPU per request with monitoring on within the noise of off",
-    ),
-    (
-        "BentoML 1.4 per-request costs: inspect.signature and a new wrapper per method lookup "
-        "(APIMethod._local_call), simple_di's bind_partial per answer (_add_response_headers)",
-        "helped: ~23 us each per request in a quiet loop, 0.7 and 8.5 us patched at start-up "
-        "(serving/bentoml_speedups.py; left alone if BentoML's code changes shape); 16-client A/B: "
-        "worker CPU ~0.9-1.1 -> ~0.86-0.97 ms per request",
-    ),
-    (
-        "logger process priority lowered before its imports (Linux keeps it per thread; lowered after, "
-        "it missed the imports and the threads they start: 3 of 6 threads at the worker's priority)",
-        "fixed the first load round after a start, where the logger process took 0.4-0.8 ms of CPU per "
-        "request; /score x1 with monitoring on 524 -> 777 req/s between the 12:52 and 13:26 runs",
-    ),
-)
-CONFIG_WHY = (
-    "ONNX Runtime engine (CREDIT_SCORING_ENGINE=onnx, native LightGBM booster as fallback): same decisions "
-    "(parity check), cheaper per call.",
-    "One ONNX intra-op thread and OMP_WAIT_POLICY=PASSIVE: no thread spinning stealing the core the other "
-    "worker needs.",
-    "2 BentoML workers on 2 cores; async endpoints, no thread pool; uvloop + httptools.",
-    "Access log off and no tracing spans on /score, /score_batch, /explain: each cost more than the "
-    "model; the monitoring request log keeps the record off the hot path.",
-    "Request log written and profiled by one child process per worker at SCHED_IDLE "
-    "(CREDIT_MONITORING_PRIORITY=idle): the requests get the cores first; for /score and /explain the "
-    "worker only queues the raw body and the answer's figures, the child builds the record.",
-    "Two BentoML per-request costs patched at start-up (CREDIT_BENTOML_SPEEDUPS=true): same answers and "
-    "headers, ~40 us less per request.",
-)
+# The sections of profiling/TRIED.md the report includes as they are written (the project's history).
+TRIED_SECTION = "What was tried"
+WHY_SECTION = "Final configuration and why"
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -380,28 +265,54 @@ def render_profile(profile: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def render_configuration(result: Mapping[str, Any]) -> list[str]:
+def markdown_sections(text: str) -> dict[str, list[str]]:
+    """The ``## `` sections of a Markdown text by title, each without the blank lines around it."""
+    sections: dict[str, list[str]] = {}
+    body: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            body = sections.setdefault(line.removeprefix("## ").strip(), [])
+        elif body is not None:
+            body.append(line)
+    return {title: "\n".join(lines).strip("\n").splitlines() for title, lines in sections.items()}
+
+
+def history_section(history: str, title: str) -> list[str]:
+    """One section of TRIED.md; a missing one is an error, not a report silently without its history."""
+    sections = markdown_sections(history)
+    if title not in sections:
+        raise UsageError(f"profiling/TRIED.md has no '## {title}' section (found: {', '.join(sections)})")
+    return sections[title]
+
+
+def check_history(history: str) -> None:
+    """Fail before a 9-minute run, not after it, when TRIED.md lacks a section the report includes."""
+    for title in (TRIED_SECTION, WHY_SECTION):
+        history_section(history, title)
+
+
+def render_configuration(result: Mapping[str, Any], history: str) -> list[str]:
     final = result["final_configuration"]
-    rows = [[change, effect] for change, effect in TRIED]
     return [
-        "## What was tried",
+        f"## {TRIED_SECTION}",
         "",
-        *_table(["change", "effect"], rows),
+        *history_section(history, TRIED_SECTION),
         "",
-        "## Final configuration and why",
+        f"## {WHY_SECTION}",
         "",
         f"- Service options: `{json.dumps(final['service_config'])}`; engine {final['engine']}; "
         f"ONNX intra-op threads {final['onnx_intra_op_threads']}; "
         f"OMP_WAIT_POLICY {final['omp_wait_policy']}.",
-        *[f"- {why}" for why in CONFIG_WHY],
+        *history_section(history, WHY_SECTION),
         "",
     ]
 
 
-def render_report(result: Mapping[str, Any]) -> str:
-    """REPORT.md from the bench.json dict alone (regenerated by `make bench`, never edited by hand)."""
+def render_report(result: Mapping[str, Any], history: str) -> str:
+    """REPORT.md from the bench.json dict and the text of TRIED.md alone (regenerated by `make bench`,
+    never edited by hand)."""
     lines = [
-        "# Benchmark report (generated by `make bench` from profiling/bench.json; do not edit)",
+        "# Benchmark report (generated by `make bench` from profiling/bench.json and TRIED.md; do not edit)",
         "",
         f"Run {result['generated_at']}, {result['elapsed_s']:g} s"
         + (" (quick run: short durations, figures not meaningful)" if result["settings"]["quick"] else "")
@@ -411,5 +322,5 @@ def render_report(result: Mapping[str, Any]) -> str:
     lines += render_targets(result) + render_context(result)
     lines += render_single(result["inprocess"]) + render_batch(result["inprocess"])
     lines += render_http(result["http"]) + render_rounds(result["http"]) + render_floor(result["http"])
-    lines += render_profile(result["profile"]) + render_configuration(result)
+    lines += render_profile(result["profile"]) + render_configuration(result, history)
     return "\n".join(lines).rstrip() + "\n"

@@ -138,9 +138,10 @@ def run_bench(plan: BenchPlan, report: Report) -> dict[str, Any]:
     return result
 
 
-def write_outputs(result: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
+def write_outputs(result: Mapping[str, Any], out_dir: Path, history: str) -> tuple[Path, Path]:
+    """bench.json and REPORT.md in ``out_dir``; ``history`` is the text of TRIED.md, included as written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, report_path = out_dir / "bench.json", out_dir / "REPORT.md"
     json_path.write_text(json.dumps(result, indent=2) + "\n")
-    report_path.write_text(render_report(result))
+    report_path.write_text(render_report(result, history))
     return json_path, report_path
