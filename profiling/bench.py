@@ -63,12 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "1")
     import mlflow
 
+    from credit_scoring.monitoring.config import get_monitoring_settings
     from credit_scoring.settings import get_settings
     from credit_scoring_tools.bench_http import ServerNotReady
     from credit_scoring_tools.bench_render import check_history
     from credit_scoring_tools.bench_run import BenchPlan, run_bench, write_outputs
 
-    mlflow.set_tracking_uri(get_settings().tracking_uri)  # the project's registry (MLFLOW_TRACKING_URI wins)
+    settings, monitoring = get_settings(), get_monitoring_settings()  # read once, passed down
+    mlflow.set_tracking_uri(settings.tracking_uri)  # the project's registry (MLFLOW_TRACKING_URI wins)
 
     history = HISTORY.read_text()
     check_history(history)
@@ -79,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     def report(message: str) -> None:
         print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
-    plan = BenchPlan(args.out, args.quick, args.skip_http, args.model_uri, args.bento, args.profile)
+    plan = BenchPlan(
+        args.out, settings, monitoring, args.quick, args.skip_http, args.model_uri, args.bento, args.profile
+    )
     try:
         result = run_bench(plan, report)
     except ServerNotReady as error:

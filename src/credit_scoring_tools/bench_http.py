@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 Report = Callable[[str], None]
 TUNED = "tuned_monitoring_on"
 MONITORING_OFF = "tuned_monitoring_off"
@@ -87,13 +89,14 @@ SCENARIOS = (
 
 @dataclass(frozen=True)
 class HttpSettings:
-    """Durations of each HTTP run and which Bento to serve."""
+    """Durations of each HTTP run, which Bento to serve, and the API key its scoring routes may require."""
 
     bento: str
     duration_s: float = 8.0
     warmup_s: float = 2.0
     tool: str = "auto"
     key_rounds: int = 5  # a neighbour disturbing one or two rounds does not move the median
+    api_key: SecretStr | None = None  # Settings.api_key: the servers started here read the same variable
 
 
 @dataclass
@@ -123,12 +126,19 @@ def start_variant(name: str, variant: HttpVariant, bento: str, workdir: Path) ->
     return Server(name, f"http://127.0.0.1:{port}", process, log)
 
 
-def load(tool: str, url: str, scenario: Scenario, duration: float) -> dict[str, float]:
+def request_headers(api_key: SecretStr | None) -> dict[str, str]:
+    """JSON, plus the key when one is set (an empty key leaves the API open, as the service reads it)."""
+    headers = {"Content-Type": "application/json"}
+    if api_key is not None and api_key.get_secret_value():
+        headers["X-API-Key"] = api_key.get_secret_value()
+    return headers
+
+
+def load(
+    tool: str, url: str, scenario: Scenario, duration: float, headers: dict[str, str]
+) -> dict[str, float]:
     from credit_scoring_tools.loadtest import run_httpx, run_wrk
 
-    headers = {"Content-Type": "application/json"}
-    if os.environ.get("CREDIT_API_KEY"):
-        headers["X-API-Key"] = os.environ["CREDIT_API_KEY"]
     if tool == "wrk":
         threads = min(scenario.connections, 2)
         return run_wrk(url, scenario.body(), headers, scenario.connections, duration, threads)
@@ -139,10 +149,10 @@ def measure_scenario(server: Server, scenario: Scenario, settings: HttpSettings,
     """Warm-up (unmeasured), then the measured closed-loop run with the server's CPU time around it."""
     from credit_scoring_tools.loadtest import process_tree_cpu_s
 
-    url = f"{server.base_url}/{scenario.endpoint}"
-    load(tool, url, scenario, settings.warmup_s)
+    url, headers = f"{server.base_url}/{scenario.endpoint}", request_headers(settings.api_key)
+    load(tool, url, scenario, settings.warmup_s, headers)
     cpu_before = process_tree_cpu_s(server.process.pid)
-    figures = load(tool, url, scenario, settings.duration_s)
+    figures = load(tool, url, scenario, settings.duration_s, headers)
     cpu_s = process_tree_cpu_s(server.process.pid) - cpu_before
     requests = int(figures["requests"])
     return {

@@ -12,11 +12,16 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as installed_version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from credit_scoring_tools.bench_http import HttpSettings, Report, run_http_benchmark
 from credit_scoring_tools.bench_render import render_report
 from credit_scoring_tools.bench_targets import evaluate_targets
+from credit_scoring_tools.settings_dump import public_settings
+
+if TYPE_CHECKING:
+    from credit_scoring.monitoring.config import MonitoringSettings
+    from credit_scoring.settings import Settings
 
 SCHEMA_VERSION = 1
 VERSIONED = ("bentoml", "lightgbm", "onnxruntime", "numpy", "pydantic", "uvicorn", "uvloop", "httptools")
@@ -38,12 +43,26 @@ def machine_state() -> dict[str, Any]:
     return {"load_average_1_5_15": [round(value, 2) for value in os.getloadavg()]}
 
 
+def machine(before: Mapping[str, Any]) -> dict[str, Any]:
+    """The machine and the libraries behind the figures, with the load average before and after."""
+    return {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_before": before["load_average_1_5_15"],
+        "load_average_after": machine_state()["load_average_1_5_15"],
+        "versions": versions(),
+    }
+
+
 
 @dataclass(frozen=True)
 class BenchPlan:
-    """What one `make bench` run does."""
+    """What one `make bench` run does, and the settings it runs under (read once, at the entry point)."""
 
     out_dir: Path
+    settings: Settings
+    monitoring: MonitoringSettings
     quick: bool = False
     skip_http: bool = False
     model_uri: str | None = None
@@ -70,8 +89,8 @@ def inprocess_config(quick: bool) -> Any:
 
 def http_plan(plan: BenchPlan) -> HttpSettings:
     if plan.quick:
-        return HttpSettings(plan.bento, duration_s=1.0, warmup_s=1.0, key_rounds=1)
-    return HttpSettings(plan.bento)
+        return HttpSettings(plan.bento, 1.0, 1.0, key_rounds=1, api_key=plan.settings.api_key)
+    return HttpSettings(plan.bento, api_key=plan.settings.api_key)
 
 
 def load_model(plan: BenchPlan, report: Report) -> Any:
@@ -94,16 +113,21 @@ def profile_excerpt(path: Path) -> dict[str, Any]:
     return {"source": str(path), "top_lines": lines}
 
 
-def final_configuration() -> dict[str, Any]:
+def final_configuration(settings: Settings, monitoring: MonitoringSettings) -> dict[str, Any]:
+    """The served configuration, and every setting as this run read it (the servers it starts inherit
+    the same environment), without secrets."""
     from credit_scoring.serving.runtime import SERVICE_CONFIG
 
     return {
         "service_config": SERVICE_CONFIG,
-        "engine": os.environ.get("CREDIT_SCORING_ENGINE", "onnx (default)"),
+        "engine": settings.scoring_engine,
         "onnx_intra_op_threads": 1,
         "omp_wait_policy": "PASSIVE",
-        "monitoring_priority": os.environ.get("CREDIT_MONITORING_PRIORITY", "idle (default)"),
-        "bentoml_speedups": os.environ.get("CREDIT_BENTOML_SPEEDUPS", "true (default)"),
+        "monitoring_priority": monitoring.monitoring_priority,
+        "bentoml_speedups": settings.bentoml_speedups,
+        "api_key_required": bool(settings.api_key and settings.api_key.get_secret_value()),
+        "settings": public_settings(settings),
+        "monitoring_settings": public_settings(monitoring),
     }
 
 
@@ -120,19 +144,12 @@ def run_bench(plan: BenchPlan, report: Report) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": {"quick": plan.quick, "skip_http": plan.skip_http, "model_uri": plan.model_uri},
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load_average_before": before["load_average_1_5_15"],
-            "load_average_after": machine_state()["load_average_1_5_15"],
-            "versions": versions(),
-        },
+        "machine": machine(before),
         "elapsed_s": round(time.perf_counter() - started, 1),
         "inprocess": inprocess,
         "http": http,
         "profile": profile_excerpt(plan.profile_path),
-        "final_configuration": final_configuration(),
+        "final_configuration": final_configuration(plan.settings, plan.monitoring),
     }
     result["targets"] = evaluate_targets(result)
     return result

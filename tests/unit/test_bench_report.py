@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from credit_scoring.errors import UsageError
 from credit_scoring.fastpath.onnx_export import convert_classifier_to_onnx
+from credit_scoring.monitoring.config import MonitoringSettings
+from credit_scoring.settings import Settings
 from credit_scoring_tools.bench_http import (
     DEFAULTS,
     MONITORING_OFF,
@@ -18,9 +21,10 @@ from credit_scoring_tools.bench_http import (
     backlog,
     describe_variants,
     median_run,
+    request_headers,
 )
 from credit_scoring_tools.bench_render import check_history, render_floor, render_report, render_rounds
-from credit_scoring_tools.bench_run import profile_excerpt, write_outputs
+from credit_scoring_tools.bench_run import final_configuration, profile_excerpt, write_outputs
 from credit_scoring_tools.bench_targets import TARGETS, evaluate_targets
 from credit_scoring_tools.inprocess_bench import BenchConfig, BenchModel, run_inprocess_benchmark
 from tests.support.tiny_model import fit_tiny_pipeline, tiny_applications
@@ -227,3 +231,23 @@ def test_the_round_by_round_section_pairs_the_variants_of_each_round() -> None:
     assert "medians 4.00x the defaults' req/s and 1.059x monitoring off's p50" in text
     assert "| 2 | 800.0 / 18.00 | 850.0 / 17.00 | 200.0 / 60.00 | 4.00 | 1.059 |" in text
     assert render_rounds(None) == [] and render_rounds({"results": {}}) == []
+
+
+def test_bench_json_gets_the_settings_the_run_read_without_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREDIT_SCORING_ENGINE", "native")
+    monkeypatch.setenv("CREDIT_MONITORING_PRIORITY", "low")
+    monkeypatch.setenv("CREDIT_API_KEY", "s3cret-api-key")
+    monkeypatch.setenv("CREDIT_PSEUDONYMISATION_KEY", "s3cret-hmac-key")
+    monkeypatch.setenv("CREDIT_REQUEST_STORE_URL", "postgresql+psycopg://bench:s3cret-pw@db:5432/requests")
+    final = final_configuration(Settings(), MonitoringSettings())
+    assert (final["engine"], final["monitoring_priority"]) == ("native", "low")
+    assert final["settings"]["scoring_engine"] == "native" and final["api_key_required"] is True
+    assert final["monitoring_settings"]["request_store_url"] == "postgresql+psycopg://bench:***@db:5432/requests"
+    assert "s3cret" not in json.dumps(final)
+    assert {"api_key", "pseudonymisation_key"}.isdisjoint(final["settings"])
+
+
+def test_the_load_sends_the_api_key_of_the_settings_only_when_one_is_set() -> None:
+    assert request_headers(SecretStr("k"))["X-API-Key"] == "k"
+    assert "X-API-Key" not in request_headers(None)
+    assert "X-API-Key" not in request_headers(SecretStr(""))  # an empty key leaves the service open
