@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from credit_scoring.errors import UsageError
+
 Report = Callable[[str], None]
 TUNED = "tuned_monitoring_on"
 MONITORING_OFF = "tuned_monitoring_off"
@@ -170,8 +172,8 @@ def measure_scenario(server: Server, scenario: Scenario, settings: HttpSettings,
     }
 
 
-class ServerNotReady(RuntimeError):
-    """A benchmarked server did not come up; the message quotes its log's last error."""
+class ServerNotReady(UsageError):
+    """A benchmarked server did not come up; the message quotes its log's last error and the fix."""
 
 
 def ensure_ready(server: Server, wait: Callable[[str, subprocess.Popen], float]) -> None:
@@ -180,7 +182,10 @@ def ensure_ready(server: Server, wait: Callable[[str, subprocess.Popen], float])
     except (TimeoutError, RuntimeError) as error:
         errors = [line for line in server.log.read_text(errors="replace").splitlines() if "ERROR" in line]
         last = errors[-1][-400:] if errors else "no error in its log"
-        raise ServerNotReady(f"{server.name} server not ready ({error}); last error: {last}") from None
+        raise ServerNotReady(
+            f"{server.name} server not ready ({error}); last error: {last}\n"
+            "Rebuild the Bento (make build) or set CREDIT_SCORING_ENGINE=native."
+        ) from None
 
 
 def run_http_benchmark(settings: HttpSettings, report: Report) -> dict[str, Any]:
