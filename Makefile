@@ -78,8 +78,10 @@ profile: venv ## Profile one request's path in process (profiling/profile.txt)
 bench: venv ## Run the benchmark and regenerate profiling/REPORT.md
 	$(PY) profiling/bench.py
 
-lint: venv ## ruff
+lint: venv ## ruff, the import-layers contract (pyproject's [tool.importlinter]) and the dead-code scan
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/vulture
 
 system-deps: ## Install the Debian packages the tests use (chromium, postgresql, wrk) when root
 	bash deploy/system_deps.sh

@@ -46,7 +46,7 @@ def main(
     # uses n_jobs=2) and steal the core the next measured call needs; set before LightGBM is loaded.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # Imported here so that --help answers at once instead of after loading LightGBM and ONNX Runtime.
-    from credit_scoring.fastpath.benchmark import BenchConfig, bench_model, run_inprocess_benchmark
+    from credit_scoring_tools.inprocess_bench import BenchConfig, bench_model, run_inprocess_benchmark
 
     started = time.perf_counter()
 

@@ -35,9 +35,9 @@ def main(
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # Imported here so that --help answers at once instead of after loading LightGBM and ONNX Runtime.
     from credit_scoring.data.synthetic import generate_applications
-    from credit_scoring.fastpath.benchmark import bench_model
-    from credit_scoring.fastpath.request_profile import profile_report
     from credit_scoring.fastpath.vectorise import request_records
+    from credit_scoring_tools.inprocess_bench import bench_model
+    from credit_scoring_tools.request_profile import profile_report
 
     started = time.perf_counter()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from credit_scoring.fastpath.bench_report import TARGETS
+from credit_scoring_tools.bench_targets import TARGETS
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,12 +11,12 @@ import pandas as pd
 
 from credit_scoring.data.synthetic import default_probability, generate_applications
 from credit_scoring.monitoring.profiles import PROBABILITY_COLUMN, build_profile, write_profile
-from credit_scoring.monitoring.simulation import application_payloads, drift_transform
 from credit_scoring.monitoring.window_profiles import WindowProfiler
 from credit_scoring.recording.protocol import RequestRecord
 from credit_scoring.recording.store import open_store
 from credit_scoring.schema import ID_COLUMN, INPUT_COLUMNS, TARGET_COLUMN
 from credit_scoring.settings import MonitoringSettings
+from credit_scoring_tools.simulation import application_payloads, drift_transform
 from tests.support.recording import profile_records, write_records
 
 THRESHOLD = 0.3

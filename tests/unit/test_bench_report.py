@@ -6,26 +6,26 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from credit_scoring.fastpath.bench_report import (
+from credit_scoring.errors import UsageError
+from credit_scoring.fastpath.onnx_export import convert_classifier_to_onnx
+from credit_scoring.settings import MonitoringSettings, Settings
+from credit_scoring_tools.bench_http import (
     DEFAULTS,
     MONITORING_OFF,
     SCENARIOS,
-    TARGETS,
     TUNED,
     add_http_ratios,
     backlog,
     describe_variants,
-    evaluate_targets,
     median_run,
-    profile_excerpt,
-    render_floor,
-    render_report,
-    render_rounds,
-    write_outputs,
+    request_headers,
 )
-from credit_scoring.fastpath.benchmark import BenchConfig, BenchModel, run_inprocess_benchmark
-from credit_scoring.fastpath.onnx_export import convert_classifier_to_onnx
+from credit_scoring_tools.bench_render import check_history, render_floor, render_report, render_rounds
+from credit_scoring_tools.bench_run import final_configuration, profile_excerpt, write_outputs
+from credit_scoring_tools.bench_targets import TARGETS, evaluate_targets
+from credit_scoring_tools.inprocess_bench import BenchConfig, BenchModel, run_inprocess_benchmark
 from tests.support.tiny_model import fit_tiny_pipeline, tiny_applications
 
 TINY = BenchConfig(
@@ -34,6 +34,21 @@ TINY = BenchConfig(
 # Requests/s per variant for /score with 16 clients; p50 in ms. Tuned: 5x the defaults, +20 % p50 vs off.
 RATES = {TUNED: 1_600.0, MONITORING_OFF: 1_700.0, DEFAULTS: 320.0}
 P50 = {TUNED: 6.0, MONITORING_OFF: 5.0, DEFAULTS: 40.0}
+HISTORY = """# What was tried
+
+Edit here.
+
+## What was tried
+
+| change | effect |
+|---|---|
+| uvloop + httptools | helped: p50 7.9 -> 3.5 ms |
+
+## Final configuration and why
+
+- 2 BentoML workers on 2 cores.
+"""
+COMMITTED_HISTORY = Path(__file__).resolve().parents[2] / "profiling" / "TRIED.md"
 
 
 def fake_http() -> dict:
@@ -128,11 +143,11 @@ def test_targets_are_judged_from_the_figures(result: dict) -> None:
 def test_missing_http_figures_are_not_measured_rather_than_failed(result: dict) -> None:
     verdicts = evaluate_targets({**result, "http": None})
     assert verdicts["http_rps_16"]["met"] is None
-    assert "not measured" in render_report({**result, "http": None, "targets": verdicts})
+    assert "not measured" in render_report({**result, "http": None, "targets": verdicts}, HISTORY)
 
 
 def test_report_shows_every_target_figure_and_section(result: dict) -> None:
-    text = render_report(result)
+    text = render_report(result, HISTORY)
     for target in TARGETS:
         assert target.text in text
     assert "NOT met" in text and "| met |" in text
@@ -155,8 +170,22 @@ def test_report_shows_every_target_figure_and_section(result: dict) -> None:
 
 
 def test_outputs_round_trip_through_json(result: dict, tmp_path: Path) -> None:
-    json_path, report_path = write_outputs(result, tmp_path)
-    assert render_report(json.loads(json_path.read_text())) == report_path.read_text()
+    json_path, report_path = write_outputs(result, tmp_path, HISTORY)
+    assert render_report(json.loads(json_path.read_text()), HISTORY) == report_path.read_text()
+
+
+def test_the_history_is_included_as_written_after_the_measured_configuration(result: dict) -> None:
+    text = render_report(result, HISTORY)
+    assert "| uvloop + httptools | helped: p50 7.9 -> 3.5 ms |" in text
+    assert "Edit here." not in text  # the file's preamble is for its editors, not the report
+    why = text[text.index("## Final configuration and why") :]
+    assert why.index("- Service options:") < why.index("- 2 BentoML workers on 2 cores.")
+
+
+def test_a_history_without_a_section_of_the_report_is_refused() -> None:
+    with pytest.raises(UsageError, match="Final configuration and why"):
+        check_history(HISTORY[: HISTORY.index("## Final configuration")])
+    check_history(COMMITTED_HISTORY.read_text())  # profiling/TRIED.md as committed has both
 
 
 def test_the_key_scenario_keeps_its_median_round_and_every_round() -> None:
@@ -201,3 +230,23 @@ def test_the_round_by_round_section_pairs_the_variants_of_each_round() -> None:
     assert "medians 4.00x the defaults' req/s and 1.059x monitoring off's p50" in text
     assert "| 2 | 800.0 / 18.00 | 850.0 / 17.00 | 200.0 / 60.00 | 4.00 | 1.059 |" in text
     assert render_rounds(None) == [] and render_rounds({"results": {}}) == []
+
+
+def test_bench_json_gets_the_settings_the_run_read_without_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREDIT_SCORING_ENGINE", "native")
+    monkeypatch.setenv("CREDIT_MONITORING_PRIORITY", "low")
+    monkeypatch.setenv("CREDIT_API_KEY", "s3cret-api-key")
+    monkeypatch.setenv("CREDIT_PSEUDONYMISATION_KEY", "s3cret-hmac-key")
+    monkeypatch.setenv("CREDIT_REQUEST_STORE_URL", "postgresql+psycopg://bench:s3cret-pw@db:5432/requests")
+    final = final_configuration(Settings(), MonitoringSettings())
+    assert (final["engine"], final["monitoring_priority"]) == ("native", "low")
+    assert final["settings"]["scoring_engine"] == "native" and final["api_key_required"] is True
+    assert final["monitoring_settings"]["request_store_url"] == "postgresql+psycopg://bench:***@db:5432/requests"
+    assert "s3cret" not in json.dumps(final)
+    assert {"api_key", "pseudonymisation_key"}.isdisjoint(final["settings"])
+
+
+def test_the_load_sends_the_api_key_of_the_settings_only_when_one_is_set() -> None:
+    assert request_headers(SecretStr("k"))["X-API-Key"] == "k"
+    assert "X-API-Key" not in request_headers(None)
+    assert "X-API-Key" not in request_headers(SecretStr(""))  # an empty key leaves the service open

@@ -7,7 +7,10 @@ import time
 
 import pytest
 
-from credit_scoring.fastpath.benchmark import (
+from credit_scoring.fastpath.onnx_export import convert_classifier_to_onnx
+from credit_scoring.fastpath.vectorise import request_records
+from credit_scoring.schema import TARGET_COLUMN
+from credit_scoring_tools.inprocess_bench import (
     BenchConfig,
     BenchModel,
     Case,
@@ -16,16 +19,13 @@ from credit_scoring.fastpath.benchmark import (
     latency,
     run_inprocess_benchmark,
 )
-from credit_scoring.fastpath.onnx_export import convert_classifier_to_onnx
-from credit_scoring.fastpath.request_profile import (
+from credit_scoring_tools.request_profile import (
     RequestPaths,
     measure_stages,
     profile_report,
     request_bodies,
     run_path,
 )
-from credit_scoring.fastpath.vectorise import request_records
-from credit_scoring.schema import TARGET_COLUMN
 from tests.support.tiny_model import fit_tiny_pipeline, tiny_applications
 
 TINY = BenchConfig(

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from credit_scoring.serving.loadtest import LoadResult, format_table, parse_wrk, wrk_script
+from credit_scoring_tools.loadtest import parse_wrk, wrk_script
 
 WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:3000/score
   2 threads and 16 connections
@@ -56,15 +56,6 @@ def test_wrk_script_posts_the_exact_body_with_headers() -> None:
 def test_wrk_script_without_a_body_gets() -> None:
     script = wrk_script("", {})
     assert 'wrk.method = "GET"' in script and "wrk.body" not in script
-
-
-def test_table_has_one_line_per_run() -> None:
-    result = LoadResult(
-        "wrk", "score", 16, 5.0, 9300, 0, 1859.9, 0.85, 2.5, 9.1, server_cpu_ms_per_request=0.9
-    )
-    table = format_table([result, result])
-    assert len(table.splitlines()) == 4
-    assert "1859.9" in table and "0.900" in table
 
 
 def test_parse_wrk_without_any_answer_has_no_latency() -> None:

@@ -10,7 +10,6 @@ import orjson
 import pytest
 
 from credit_scoring.data.synthetic import generate_applications
-from credit_scoring.monitoring.simulation import application_payloads
 from credit_scoring.monitoring.window_profiles import WindowProfiler, merge_window_profiles
 from credit_scoring.recording.decode import decode_entries, parse_applications
 from credit_scoring.recording.ingest import Ingest, read_status
@@ -19,6 +18,7 @@ from credit_scoring.recording.protocol import Answer, JournalEntry, pseudonymise
 from credit_scoring.recording.store import ParquetStore
 from credit_scoring.schema import ID_COLUMN, INPUT_COLUMNS, TARGET_COLUMN
 from credit_scoring.validation import application_from_json_body, application_to_record
+from credit_scoring_tools.simulation import application_payloads
 
 KEY = b"ingest-test-key"
 NOW = time.time()

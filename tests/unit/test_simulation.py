@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,14 +19,15 @@ import pytest
 from pydantic import ValidationError
 
 from credit_scoring.data.synthetic import generate_applications
-from credit_scoring.monitoring import simulation as sim
 from credit_scoring.monitoring.drift import compare_profiles
 from credit_scoring.monitoring.profiles import build_profile
 from credit_scoring.schema import EMPLOYED_SENTINEL, ID_COLUMN, INPUT_COLUMNS, MIN_AGE_DAYS, TARGET_COLUMN
 from credit_scoring.settings import AlertThresholds
 from credit_scoring.validation import Application, check_frame
+from credit_scoring_tools import simulation as sim
 
 LIMITS = AlertThresholds()
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +200,28 @@ def test_replay_counts_a_server_that_is_gone_as_no_answer(fresh: pd.DataFrame) -
     plan = sim.plan_requests(fresh.head(3), "normal", rate=10, duration=0.3, seed=1)
     summary = sim.simulate(plan, "http://127.0.0.1:9/score", timeout_s=1.0)
     assert summary.by_status == {"no answer": 3} and summary.sent == 3
+
+
+def run_simulator(*options: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, str(ROOT / "monitor_app" / "simulate.py"), *options]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_the_simulator_cli_keeps_its_options() -> None:
+    done = run_simulator("--help")
+    assert done.returncode == 0, done.stderr
+    options = ("--scenario", "--rate", "--duration", "--port", "--host", "--data", "--rows", "--seed")
+    assert all(option in done.stdout for option in (*options, "--bad-share", "--timeout"))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (("--scenario", "storm"), "unknown scenario 'storm': choose one of normal, drift, bad-inputs, burst"),
+        (("--rate", "0"), "--rate and --duration must be positive"),
+        (("--bad-share", "1.5"), "--bad-share must be between 0 and 1"),
+    ],
+)
+def test_the_simulator_cli_refuses_bad_options_with_exit_2(options: tuple[str, ...], message: str) -> None:
+    done = run_simulator(*options, "--port", "9")
+    assert done.returncode == 2 and done.stderr == f"error: {message}\n"

@@ -1,4 +1,4 @@
-"""Closed-loop HTTP load against the running service: wrk (preferred) or an async httpx loop, same report."""
+"""Closed-loop HTTP load for `make bench`: wrk (preferred) or an async httpx loop, same figures."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
@@ -20,28 +18,6 @@ import psutil
 
 TIMEOUT_S = 30
 _UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
-
-
-@dataclass(frozen=True)
-class LoadResult:
-    """What one load run measured, in milliseconds and requests per second."""
-
-    tool: str
-    endpoint: str
-    connections: int
-    duration_s: float
-    requests: int
-    errors: int
-    requests_per_s: float
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    items_per_request: int = 1
-    server_cpu_ms_per_request: float | None = None
-    notes: dict[str, str] = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def wrk_available() -> bool:
@@ -144,19 +120,3 @@ def process_tree_cpu_s(pid: int) -> float:
         except psutil.NoSuchProcess:
             continue
     return total
-
-
-def format_table(results: Sequence[LoadResult]) -> str:
-    """A fixed-width table of the runs, one line each."""
-    header = (
-        f"{'endpoint':<12} {'conn':>4} {'items':>5} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}"
-    )
-    header += f" {'errors':>6} {'srv cpu ms/req':>14}  tool"
-    lines = [header, "-" * len(header)]
-    for r in results:
-        cpu = "" if r.server_cpu_ms_per_request is None else f"{r.server_cpu_ms_per_request:.3f}"
-        lines.append(
-            f"{r.endpoint:<12} {r.connections:>4} {r.items_per_request:>5} {r.requests_per_s:>9.1f} "
-            f"{r.p50_ms:>8.2f} {r.p90_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>6} {cpu:>14}  {r.tool}"
-        )
-    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Measurements of the recording path for the benchmark: append cost, ingest rate, bytes per record."""
+"""Benchmarks of the recording path (make bench): journal append cost, ingest rate, bytes per record."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def synthetic_journal(directory: Path, records: int, seed: int = 7) -> int:
     import orjson
 
     from credit_scoring.data.synthetic import generate_applications
-    from credit_scoring.monitoring.simulation import application_payloads
+    from credit_scoring_tools.simulation import application_payloads
 
     payloads = application_payloads(generate_applications(records, seed=seed))
     journal = JournalWriter(directory, segment_bytes=64 << 20, segment_age_s=3600.0, fsync_interval_s=5.0,

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from credit_scoring.fastpath.benchmark import BenchModel
 from credit_scoring.fastpath.engines import NativeScorer, OnnxScorer
 from credit_scoring.fastpath.vectorise import RecordVectoriser
 from credit_scoring.features import build_features_from_records
@@ -24,6 +23,7 @@ from credit_scoring.schema import ID_COLUMN
 from credit_scoring.scoring import Score, Scorer, decide
 from credit_scoring.serving.api_models import ScoreRequest, score_response
 from credit_scoring.validation import application_to_record
+from credit_scoring_tools.inprocess_bench import BenchModel
 
 TOP_FUNCTIONS = 25
 

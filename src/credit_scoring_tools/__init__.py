@@ -1,0 +1,1 @@
+"""Tooling beside the product: benchmarks, profiling, load tests, the traffic simulator (not in the Bento)."""

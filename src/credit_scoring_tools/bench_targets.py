@@ -1,0 +1,112 @@
+"""The figures `make bench` is judged by (issues 5 and 4): where each sits in bench.json, and its verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from credit_scoring_tools.bench_http import TUNED
+
+
+@dataclass(frozen=True)
+class Target:
+    """One figure of issue 5 (or 4) against its threshold; ``path`` is where it sits in bench.json."""
+
+    key: str
+    text: str
+    path: tuple[str, ...]
+    threshold: float
+    at_least: bool
+
+
+TARGETS = (
+    Target(
+        "inprocess_speedup",
+        "optimised in-process path >= 20x faster than predict_proba (p50, one application)",
+        ("inprocess", "single_application", "paths", "optimised", "speedup_vs_baseline_p50"),
+        20,
+        True,
+    ),
+    Target(
+        "inprocess_p50",
+        "optimised in-process path p50 < 100 us",
+        ("inprocess", "single_application", "paths", "optimised", "p50_us"),
+        100,
+        False,
+    ),
+    Target(
+        "batch_throughput",
+        "optimised batch throughput >= 100,000 rows/s (2 cores, features included)",
+        ("inprocess", "batch", "optimised_frame_2_thread", "rows_per_s"),
+        100_000,
+        True,
+    ),
+    Target(
+        "http_rps_16",
+        "HTTP /score, 16 clients: >= 1,500 requests/s",
+        ("http", "results", TUNED, "score_c16", "requests_per_s"),
+        1_500,
+        True,
+    ),
+    Target(
+        "http_errors_16",
+        "HTTP /score, 16 clients: zero errors",
+        ("http", "results", TUNED, "score_c16", "errors"),
+        0,
+        False,
+    ),
+    Target(
+        "http_p99_16",
+        "HTTP /score, 16 clients: p99 < 25 ms",
+        ("http", "results", TUNED, "score_c16", "p99_ms"),
+        25,
+        False,
+    ),
+    Target(
+        "http_vs_defaults",
+        "HTTP /score, 16 clients: >= 4x the requests/s of BentoML's default configuration (same run)",
+        ("http", "results", TUNED, "score_c16", "ratio_requests_per_s_vs_bentoml_defaults"),
+        4,
+        True,
+    ),
+    Target(
+        "monitoring_overhead",
+        "issue 4: monitoring adds <= 10 % to the median latency, 16 clients",
+        ("http", "results", TUNED, "score_c16", "ratio_p50_vs_monitoring_off"),
+        1.10,
+        False,
+    ),
+)
+
+
+def lookup(result: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = result
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def evaluate_targets(result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Met / not met / not measured for every target (errors: equal to 0 is met)."""
+    verdicts = {}
+    for target in TARGETS:
+        value = lookup(result, target.path)
+        if value is None or value != value:
+            met = None
+        elif target.key == "http_errors_16":
+            met = value == 0
+        else:
+            met = value >= target.threshold if target.at_least else value < target.threshold
+            if target.key == "monitoring_overhead":
+                met = value <= target.threshold
+        verdicts[target.key] = {
+            "target": target.text,
+            "json_key": ".".join(target.path),
+            "threshold": target.threshold,
+            "value": value,
+            "met": met,
+        }
+    return verdicts
