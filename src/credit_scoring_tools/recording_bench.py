@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -76,3 +78,47 @@ def measure_ingest(records: int = 50_000, directory: Path | None = None) -> dict
         on_disk = sum(p.stat().st_size for p in (root / "store").rglob("*.parquet"))
         return {"records": stored, "records_per_cpu_s": stored / cpu, "records_per_s": stored / wall,
                 "bytes_per_record": on_disk / stored}  # fmt: skip
+
+
+class AnsweredLoad:
+    """Closed-loop POSTs from ``clients`` connections in a background thread, keeping every answer's status
+    and ``X-Request-ID`` (status 0: no answer, e.g. a killed worker's connection): answered = stored?"""
+
+    def __init__(
+        self, url: str, body: bytes, clients: int = 8, headers: dict[str, str] | None = None
+    ) -> None:
+        self.url, self.body, self.clients = url, body, clients
+        self.headers = {"Content-Type": "application/json"} | (headers or {})
+        self.answers: list[tuple[int, str | None]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), name="answered-load")
+
+    def start(self) -> AnsweredLoad:
+        self._thread.start()
+        return self
+
+    def stop(self) -> list[tuple[int, str | None]]:
+        """Stop sending; every answer received, in no particular order."""
+        self._stop.set()
+        self._thread.join()
+        return self.answers
+
+    async def _run(self) -> None:
+        await asyncio.gather(*(self._client() for _ in range(self.clients)))
+
+    async def _client(self) -> None:
+        import httpx
+
+        async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=1)) as client:
+            while not self._stop.is_set():
+                try:
+                    answer = await client.post(self.url, content=self.body, headers=self.headers)
+                    self.answers.append((answer.status_code, answer.headers.get("x-request-id")))
+                except httpx.HTTPError:
+                    self.answers.append((0, None))
+                    await asyncio.sleep(0.05)
+
+
+def answered_ids(answers: list[tuple[int, str | None]]) -> list[str]:
+    """The record ids of the requests answered 200."""
+    return [request_id for status, request_id in answers if status == 200 and request_id]

@@ -276,11 +276,15 @@ class Ingest:
         partial.replace(self.journal_dir / STATUS_FILE)
 
     def close(self) -> None:
-        """Store what is left (whole frames), write the profiles and the checkpoint."""
+        """Store what is left (whole frames), write the profiles and the checkpoint (a full journal disk
+        may refuse the checkpoint: the next ingest then finds the stored batches and skips them)."""
         self.run_once(flush=True)
         if self.profiler is not None:
             self.profiler.close()
-        self.checkpoint_profiles()
+        try:
+            self.checkpoint_profiles()
+        except OSError as error:
+            self._store_failed(self.journal_dir / "checkpoint", error)
 
 
 def read_status(journal_dir: Path) -> dict[str, Any]:
