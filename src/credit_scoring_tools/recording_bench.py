@@ -7,6 +7,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -119,6 +120,97 @@ class AnsweredLoad:
                     await asyncio.sleep(0.05)
 
 
-def answered_ids(answers: list[tuple[int, str | None]]) -> list[str]:
-    """The record ids of the requests answered 200."""
-    return [request_id for status, request_id in answers if status == 200 and request_id]
+class LagWatch:
+    """Polls the journal's lag in a background thread during a run; keeps the largest."""
+
+    def __init__(self, journal_dir: Path, every_s: float = 1.0) -> None:
+        self.journal_dir, self.every_s = journal_dir, every_s
+        self.largest = {"lag_records": 0, "lag_seconds": 0.0, "bytes_on_disk": 0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="lag-watch", daemon=True)
+
+    def start(self) -> LagWatch:
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        from credit_scoring.recording.journal import journal_lag
+
+        while not self._stop.wait(self.every_s):
+            lag = journal_lag(self.journal_dir).as_dict()
+            self.largest = {name: max(value, lag[name]) for name, value in self.largest.items()}
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        return self.largest
+
+
+def sustained_run(bento: str, duration_s: float = 120.0, clients: int = 16, report=print) -> dict[str, Any]:
+    """``make bench``'s sustained run: ``duration_s`` of closed-loop /score load from ``clients``
+    connections (wrk, else httpx) on `bentoml serve`, with monitoring on then off. With it on: requests
+    answered 200, records stored once the ingest caught up, the largest journal lag, the time to catch up.
+    wrk does not count the answers still in flight when it stops (at most ``clients``): stored may exceed
+    answered by that much, never fall short."""
+    with tempfile.TemporaryDirectory(prefix="credit-sustained-") as folder:
+        on = _sustained(bento, duration_s, clients, Path(folder) / "on", True, report)
+        off = _sustained(bento, duration_s, clients, Path(folder) / "off", False, report)
+    return {"monitoring_on": on, "monitoring_off": off,
+            "requests_per_s_on_vs_off": on["requests_per_s"] / off["requests_per_s"]}  # fmt: skip
+
+
+def _sustained(bento: str, duration_s: float, clients: int, root: Path, monitoring: bool, report) -> dict:
+    import os
+
+    from credit_scoring.serving.launcher import free_port, start_server, stop_server, wait_until_ready
+    from credit_scoring.settings import MonitoringSettings
+
+    settings = MonitoringSettings(data_dir=root)
+    env = os.environ | {"CREDIT_DATA_DIR": str(root), "CREDIT_MONITORING_ENABLED": str(monitoring).lower(),
+                        "BENTOML_DO_NOT_TRACK": "True"}  # fmt: skip
+    port = free_port()
+    process = start_server(bento, port, host="127.0.0.1", env=env, log=root / "serve.log")
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}", process, timeout=180)
+        report(
+            f"sustained run, monitoring {'on' if monitoring else 'off'}: {duration_s:g} s x {clients} clients"
+        )
+        figures, watched, started = _load(f"http://127.0.0.1:{port}/score", duration_s, clients, settings)
+        answered = int(figures["requests"] - figures["errors"])
+        result = {"requests_per_s": figures["rate"], "answered_200": answered, "p50_ms": figures["p50"],
+                  "p99_ms": figures["p99"]}  # fmt: skip
+        if monitoring:
+            result |= _caught_up(settings, started) | {"largest_lag": watched}
+    finally:
+        stop_server(process, timeout=120)
+    report(f"  {result}")
+    return result
+
+
+def _load(url: str, duration_s: float, clients: int, settings) -> tuple[dict[str, float], dict, float]:
+    from datetime import UTC, datetime
+
+    from credit_scoring_tools.loadtest import run_httpx, run_wrk, wrk_available
+
+    headers = {"Content-Type": "application/json"}
+    watch = LagWatch(settings.journal_path).start()
+    started = datetime.now(UTC).timestamp()
+    if wrk_available():
+        figures = run_wrk(url, _example_body().decode(), headers, clients, duration_s, threads=2)
+    else:
+        figures = run_httpx(url, _example_body().decode(), headers, clients, duration_s)
+    return figures, watch.stop(), started
+
+
+def _caught_up(settings, started: float, timeout_s: float = 1800.0) -> dict[str, Any]:
+    """Seconds until the ingest stored everything journaled, and the records stored since ``started``."""
+    from datetime import UTC, datetime
+
+    from credit_scoring.recording.journal import journal_lag
+    from credit_scoring.recording.store import open_store
+
+    waited = time.perf_counter()
+    while journal_lag(settings.journal_path).lag_bytes and time.perf_counter() - waited < timeout_s:
+        time.sleep(0.5)
+    stored = open_store(settings).count(datetime.fromtimestamp(started, UTC), None)
+    return {"catch_up_s": time.perf_counter() - waited, "stored": stored}

@@ -31,7 +31,7 @@ from credit_scoring.recording.journal import iter_frames, journal_lag, read_chun
 from credit_scoring.schema import example_application
 from credit_scoring.serving.launcher import free_port, serve_command, stop_server, wait_until_ready
 from credit_scoring.settings import MonitoringSettings
-from credit_scoring_tools.recording_bench import AnsweredLoad, answered_ids
+from credit_scoring_tools.recording_bench import AnsweredLoad
 from monitor_app.export_decisions import app as export_app
 from tests.integration.test_service_request_log import wait_for_workers
 from tests.support.model_fixtures import REPO_ROOT
@@ -111,6 +111,11 @@ def exported(settings: MonitoringSettings, folder: Path) -> pd.DataFrame:
     result = CliRunner().invoke(export_app, ["--out", str(out), "--store", str(settings.store_path)])
     assert result.exit_code == 0, result.output
     return pd.read_csv(out)
+
+
+def answered_ids(answers: list[tuple[int, str | None]]) -> list[str]:
+    """The record ids of the requests answered 200."""
+    return [request_id for status, request_id in answers if status == 200 and request_id]
 
 
 def check_answered_are_stored_once(answers, stored: pd.DataFrame, label: str) -> None:
