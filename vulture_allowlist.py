@@ -56,3 +56,4 @@ _.aggregate_operations  # unused method (src/credit_scoring/recording/store.py)
 measure_append_us  # unused function (src/credit_scoring_tools/recording_bench.py)
 measure_ingest  # unused function (src/credit_scoring_tools/recording_bench.py)
 sustained_run  # unused function (src/credit_scoring_tools/recording_bench.py)
+empty_records  # unused function (src/credit_scoring/monitoring/dashboard.py): notebooks/drift_study.ipynb

@@ -71,6 +71,7 @@ def test_a_missing_store_reads_as_empty_and_is_not_created(tmp_path: Path) -> No
     assert store.count() == 0
     records = board.load_records(store, None, NOW)
     assert records.empty and not (tmp_path / "nowhere").exists()
+    assert dict(board.empty_records().dtypes) == dict(records.dtypes)  # what the notebook passes
     # Every computation accepts the empty frame, typed like a real read.
     assert board.volume_over_time(records, "1min").empty and board.latency_over_time(records, "1min").empty
     assert board.inference_over_time(records, "1min").empty and board.versions_table(records).empty

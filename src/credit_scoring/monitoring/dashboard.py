@@ -16,6 +16,7 @@ from pandas.io.formats.style import Styler
 
 from credit_scoring.monitoring._whylogs import DatasetProfileView
 from credit_scoring.monitoring.drift import (
+    RECORD_COLUMNS,
     DriftReport,
     FeatureDrift,
     QualityIssue,
@@ -115,6 +116,17 @@ def profile_range_start(start: datetime | None, window_minutes: int) -> datetime
 
 
 # --- loading ---------------------------------------------------------------------------------------
+
+
+def empty_records() -> pd.DataFrame:
+    """The frame a query of an empty range returns (typed, so every computation below still works)."""
+    frame = pd.DataFrame({name: pd.Series(dtype="str") for name in RECORD_COLUMNS})
+    frame["timestamp"] = pd.Series(dtype="datetime64[us, UTC]")
+    for name in ("probability", "threshold", "latency_ms", "inference_ms"):
+        frame[name] = pd.Series(dtype="float64")
+    frame["status"] = pd.Series(dtype="int16")
+    frame["simulated"] = pd.Series(dtype="bool")
+    return frame
 
 
 def load_records(store: RecordSource, start: datetime | None, end: datetime | None) -> pd.DataFrame:
