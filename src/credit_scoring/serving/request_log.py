@@ -96,7 +96,7 @@ class Exchange:
 
     def request_body(self) -> bytes | None:
         """The request body, or None when unread or too large to have been kept."""
-        if not self.request_chunks or len(b"".join(self.request_chunks)) != self.request_size:
+        if not self.request_chunks or sum(map(len, self.request_chunks)) != self.request_size:
             return None
         return self.request_chunks[0] if len(self.request_chunks) == 1 else b"".join(self.request_chunks)
 
