@@ -43,6 +43,7 @@ from credit_scoring.serving.request_log import (  # noqa: E402
     note_scored,
 )
 from credit_scoring.serving.runtime import BATCH_MAX_LATENCY_MS, SERVICE_CONFIG, configured_api_key  # noqa: E402
+from credit_scoring.serving.worker_sockets import apply_socket_per_worker  # noqa: E402
 from credit_scoring.settings import get_settings  # noqa: E402
 from credit_scoring.validation import application_to_record  # noqa: E402
 
@@ -56,6 +57,12 @@ class CreditScoring:
     """
 
     bento_model = bentoml.models.BentoModel(f"{BENTO_MODEL_NAME}:latest")
+
+    @bentoml.on_deployment
+    def listen_per_worker() -> None:
+        """In `bentoml serve`, before the workers start: a listening socket each, so both take connections."""
+        if get_settings().socket_per_worker:
+            apply_socket_per_worker()
 
     def __init__(self) -> None:
         json_service_logs()
