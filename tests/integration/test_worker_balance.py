@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from bentoml._internal.utils.circus import Arbiter
 
 from credit_scoring.schema import example_application
 from credit_scoring.serving.launcher import free_port, serve_command, stop_server, wait_until_ready
-from profiling.worker_share import balanced, describe, measured_wrk_run, snapshot, worker_pids
+from profiling.worker_share import WrkRun, balanced, describe, measured_wrk_run, snapshot, worker_pids
 from tests.support.model_fixtures import REPO_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -89,12 +91,32 @@ def test_each_worker_listens_on_a_socket_of_its_own(served: Served) -> None:
     assert not listening & sockets_held(served.pid)  # the arbiter holds none: nothing waits in its queue
 
 
-def test_sixteen_connections_opened_at_once_are_served_by_both_workers(served: Served) -> None:
+def sixteen_clients(served: Served) -> WrkRun:
+    """wrk: 16 keep-alive connections opened at once, then a closed loop of /score for 4 s."""
     assert shutil.which("wrk"), "wrk is missing: make system-deps installs it"
     body = json.dumps({"application": example_application()})
-    run = measured_wrk_run(served.pid, f"{served.url}/score", body, connections=16, duration_s=5)
-    assert run.requests > 0 and run.errors == 0, describe(run)
-    assert len(run.workers) == 2 and balanced(run, 0.35, 0.65), describe(run)
+    run = measured_wrk_run(served.pid, f"{served.url}/score", body, connections=16, duration_s=4)
+    assert run.requests > 0 and run.errors == 0 and len(run.workers) == 2, describe(run)
+    return run
+
+
+def test_sixteen_connections_opened_at_once_are_served_by_both_workers(served: Served) -> None:
+    run = sixteen_clients(served)
+    assert balanced(run, 0.35, 0.65), describe(run)
+
+
+def test_a_worker_busy_when_the_connections_arrive_still_gets_its_share(served: Served) -> None:
+    """The failure of a shared socket, made certain: the other worker accepted all 16 while this one slept."""
+    asleep = worker_pids(served.pid)[0]
+    os.kill(asleep, signal.SIGSTOP)
+    wake = threading.Timer(0.5, os.kill, (asleep, signal.SIGCONT))
+    wake.start()
+    try:
+        run = sixteen_clients(served)
+    finally:
+        wake.join()
+        os.kill(asleep, signal.SIGCONT)
+    assert balanced(run, 0.35, 0.65), describe(run)
 
 
 def test_the_setting_keeps_bentomls_shared_socket(monkeypatch: pytest.MonkeyPatch) -> None:
