@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
-import subprocess
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,6 +13,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from credit_scoring.cli import CommandApp
+from credit_scoring_tools.loadtest import run_wrk
 
 WORKER_MODULE = "_bentoml_impl.worker.service"
 REQUEST_COUNTER = "bentoml_service_request_total"
@@ -141,37 +139,15 @@ class WrkRun:
     workers: list[WorkerShare]
 
 
-def wrk_lua(body: str) -> str:
-    """A wrk script that POSTs the same JSON body on every request."""
-    headers = 'wrk.headers["Content-Type"] = "application/json"'
-    return f'wrk.method = "POST"\n{headers}\nwrk.body = {json.dumps(body)}\n'
-
-
-def parse_wrk(output: str) -> tuple[int, float, int]:
-    """Requests, requests per second and errors (non-2xx and socket errors) from wrk's summary."""
-    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    errors = (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, sockets.groups())) if sockets else 0)
-    return requests, rate, errors
-
-
-def run_wrk(url: str, body: str, connections: int, duration_s: int, threads: int = 2) -> str:
-    """wrk's output for a closed loop of ``connections`` keep-alive connections, all opened at the start."""
-    with tempfile.TemporaryDirectory(prefix="worker-share-") as tmp:
-        script = Path(tmp) / "post.lua"
-        script.write_text(wrk_lua(body))
-        command = ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{duration_s}s"]
-        done = subprocess.run([*command, "-s", str(script), url], capture_output=True, text=True, check=True)
-    return done.stdout
-
-
 def measured_wrk_run(server_pid: int, url: str, body: str, connections: int, duration_s: int) -> WrkRun:
     """One wrk run against ``url`` with each worker's share of it and the 1-minute load average before."""
     load = os.getloadavg()[0]
-    output, workers = measure(server_pid, lambda: run_wrk(url, body, connections, duration_s))
-    requests, rate, errors = parse_wrk(output)
+    headers = {"Content-Type": "application/json"}
+    # The project's one load harness; all connections are opened at the start, as the issue's case needs.
+    figures, workers = measure(
+        server_pid, lambda: run_wrk(url, body, headers, connections, duration_s, min(2, connections))
+    )
+    requests, rate, errors = int(figures["requests"]), figures["rate"], int(figures["errors"])
     return WrkRun(connections, duration_s, requests, rate, errors, load, workers)
 
 

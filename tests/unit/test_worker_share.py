@@ -20,24 +20,11 @@ from credit_scoring_tools.worker_share import (
     WrkRun,
     balanced,
     cpu_seconds,
-    parse_wrk,
     requests_answered,
     shares,
     spread,
     worker_pids,
 )
-
-WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:3000/score
-  2 threads and 16 connections
-  Thread Stats   Avg      Stdev     Max   +/- Stdev
-    Latency     9.51ms    4.02ms  52.12ms   78.10%
-    Req/Sec   850.12    101.33     1.02k    71.00%
-  8470 requests in 5.01s, 3.40MB read
-  Socket errors: connect 0, read 2, write 0, timeout 1
-  Non-2xx or 3xx responses: 4
-Requests/sec:   1690.52
-Transfer/sec:    695.01KB
-"""
 
 # A stand-in worker: BentoML's worker module in its command line, some CPU burnt, 3 requests counted the
 # way BentoML's metrics count them. As "parent" it is no worker but starts one (a worker two levels down).
@@ -118,9 +105,3 @@ def test_balanced_runs_and_the_spread_between_rounds() -> None:
     assert balanced(run_with(0.5, 0.5)) and balanced(run_with(0.35, 0.65))
     assert not balanced(run_with(0.3, 0.7)) and not balanced(run_with(1.0, 0.0)) and not balanced(run_with())
     assert spread([run_with(0.45, 0.55).workers, run_with(0.6, 0.4).workers]) == pytest.approx(0.2)
-
-
-def test_wrk_summary_gives_requests_rate_and_errors() -> None:
-    assert parse_wrk(WRK_OUTPUT) == (8470, 1690.52, 7)
-    clean = "\n".join(line for line in WRK_OUTPUT.splitlines() if "errors" not in line and "2xx" not in line)
-    assert parse_wrk(clean) == (8470, 1690.52, 0)
