@@ -18,7 +18,7 @@ from bentoml.validators import ContentType  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 
-from credit_scoring.patches import apply_bentoml_speedups  # noqa: E402
+from credit_scoring.patches import apply_bentoml_speedups, apply_socket_per_worker  # noqa: E402
 from credit_scoring.schema import ID_COLUMN  # noqa: E402
 from credit_scoring.serving.api_models import (  # noqa: E402
     MAX_BATCH_APPLICATIONS,
@@ -55,6 +55,12 @@ class CreditScoring:
     """
 
     bento_model = bentoml.models.BentoModel(f"{BENTO_MODEL_NAME}:latest")
+
+    @bentoml.on_deployment
+    def listen_per_worker() -> None:
+        """In `bentoml serve`, before the workers start: a listening socket each, so both take connections."""
+        if get_settings().socket_per_worker:
+            apply_socket_per_worker()
 
     def __init__(self) -> None:
         json_service_logs()

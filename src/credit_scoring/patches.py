@@ -9,10 +9,12 @@ with a warning, so an upgrade can make the project slower or fail loudly, never 
 | ``whylogs_no_analytics`` | whylogs | 1.6.4 | ``WHYLOGS_NO_ANALYTICS=1`` unless set: whylogs otherwise sends usage telemetry. |
 | ``whylogs_float_split`` | whylogs | 1.6.4 | ``PreprocessedColumn._pandas_split`` counts NaN/inf of float64 columns with numpy instead of a Python lambda per value (13 s -> 0.3 s for 100k rows x 121 columns); same counts, other dtypes untouched. |
 | ``bentoml_method_wrapper_once`` | bentoml | 1.4.39 | ``APIMethod._local_call`` memoised per (method, instance): BentoML ran ``inspect.signature`` and built a new wrapper on every request (~23 us). |
+| ``bentoml_socket_per_worker`` | bentoml | 1.4.39 | ``Arbiter.start`` (in `bentoml serve`'s master, from ``@bentoml.on_deployment``) turns the one shared TCP API socket into one ``SO_REUSEPORT`` socket per worker (circus's own option): with a shared accept queue the first awake worker took every connection opened at once (16-32 from a load tester), so one worker sometimes served everything; the kernel now hashes each connection to a worker's queue. |
 | ``bentoml_headers_without_injection`` | bentoml | 1.4.39 | ``ServiceAppFactory._add_response_headers`` called without simple_di's per-answer argument binding, the access-log format read once (~23 us per request). |
 
-The BentoML patches also check the code's shape and leave it alone (logged) when it differs; they are
+The BentoML speed-ups also check the code's shape and leave it alone (logged) when it differs; they are
 applied at worker start-up unless ``CREDIT_BENTOML_SPEEDUPS=false`` (the benchmark's "BentoML defaults").
+The socket per worker is applied unless ``CREDIT_SOCKET_PER_WORKER=false`` (BentoML's shared socket).
 """
 
 # ruff: noqa: E501  (the table above is one row per line)
@@ -23,6 +25,8 @@ import functools
 import inspect
 import logging
 import os
+import shlex
+import socket
 import weakref
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
@@ -33,6 +37,7 @@ logger = logging.getLogger(__name__)
 WHYLOGS_CHECKED = "1.6.4"
 BENTOML_CHECKED = "1.4.39"
 _PATCHED = "_credit_scoring_patch"
+API_SOCKET = "_bento_api_server"  # _bentoml_impl.server.serving.API_SERVER_NAME
 
 
 def version_matches(library: str, checked: str, patch: str) -> bool:
@@ -166,3 +171,66 @@ def _headers_without_injection(injected: Any) -> Callable[..., None] | None:
         original(self, resp, logging_format)
 
     return add_response_headers
+
+
+# --- BentoML: one listening socket per API worker ----------------------------------------------------
+
+
+def apply_socket_per_worker() -> bool:
+    """Patch BentoML's arbiter to give each API worker its own socket; False (logged) where it cannot."""
+    if not version_matches("bentoml", BENTOML_CHECKED, "bentoml_socket_per_worker"):
+        return False
+    if not hasattr(socket, "SO_REUSEPORT"):
+        logger.warning("no SO_REUSEPORT on this system: the API workers share one socket")
+        return False
+    from bentoml._internal.utils.circus import Arbiter
+
+    start = Arbiter.start
+    if getattr(start, _PATCHED, False):
+        return True
+
+    @functools.wraps(start)
+    def start_with_socket_per_worker(self: Any, cb: Any = None) -> None:
+        split_api_socket(self)
+        return start(self, cb)
+
+    setattr(start_with_socket_per_worker, _PATCHED, True)
+    Arbiter.start = start_with_socket_per_worker
+    return True
+
+
+def split_api_socket(arbiter: Any) -> bool:
+    """Before the arbiter binds anything: its TCP API socket becomes one SO_REUSEPORT socket per worker."""
+    from circus.sockets import CircusSocket
+
+    shared = arbiter.sockets.get(API_SOCKET)
+    token = f"$(circus.sockets.{API_SOCKET})"
+    users = [watcher for watcher in arbiter.watchers if token in (watcher.args or [])]
+    if shared is None or shared.is_unix or shared.so_reuseport or not shared.port or not users:
+        return False  # port 0 would give each worker a port of its own
+    ensure_port_free(shared.family, shared.host, shared.port)
+    arbiter.sockets[API_SOCKET] = CircusSocket.load_from_config(socket_config(shared))
+    shared.close()
+    for watcher in users:  # circus opens a process's own socket only for those named in the command
+        watcher.cmd, watcher.args = f"{watcher.cmd} {shlex.join(watcher.args)}", None
+    return True
+
+
+def socket_config(shared: Any) -> dict[str, Any]:
+    """Circus's description of the same socket, with ``so_reuseport`` (a new one is bound per process)."""
+    return {
+        "name": shared.name,
+        "host": shared.host,
+        "port": shared.port,
+        "family": socket.AddressFamily(shared.family).name,
+        "backlog": shared.backlog,
+        "so_reuseport": True,
+    }
+
+
+def ensure_port_free(family: int, host: str, port: int) -> None:
+    """Fail at start, as the shared socket would, if something listens there already (OSError)."""
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # Without SO_REUSEPORT this bind fails even if the listener there has it (same user, own group).
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))

@@ -68,6 +68,12 @@ class Settings(ProjectSettings):
         description="Remove two per-request costs of BentoML's HTTP path at start-up (credit_scoring/"
         "patches.py). Env CREDIT_BENTOML_SPEEDUPS.",
     )
+    socket_per_worker: bool = Field(
+        default=True,
+        description="Give each API worker of `bentoml serve` its own listening socket (SO_REUSEPORT), so "
+        "connections opened at once are spread over both workers (credit_scoring/patches.py); false keeps "
+        "BentoML's one shared socket. Env CREDIT_SOCKET_PER_WORKER.",
+    )
 
     api_key: SecretStr | None = Field(
         default=None, description="When set, the API requires header X-API-Key."

@@ -150,14 +150,20 @@ def load(
 def measure_scenario(server: Server, scenario: Scenario, settings: HttpSettings, tool: str) -> dict[str, Any]:
     """Warm-up (unmeasured), then the measured closed-loop run with the server's CPU time around it."""
     from credit_scoring_tools.loadtest import process_tree_cpu_s
+    from credit_scoring_tools.worker_share import measure
 
     url, headers = f"{server.base_url}/{scenario.endpoint}", request_headers(settings.api_key)
     load(tool, url, scenario, settings.warmup_s, headers)
     cpu_before = process_tree_cpu_s(server.process.pid)
-    figures = load(tool, url, scenario, settings.duration_s, headers)
+    figures, workers = measure(
+        server.process.pid, lambda: load(tool, url, scenario, settings.duration_s, headers)
+    )
     cpu_s = process_tree_cpu_s(server.process.pid) - cpu_before
     requests = int(figures["requests"])
     return {
+        # Each API worker's share of the run: its request counter, else (metrics files of a server started
+        # earlier are wiped by the next `bentoml serve`) its CPU time, which followed it within ~3 points.
+        "worker_shares": [round(worker.share, 4) for worker in workers],
         "endpoint": f"/{scenario.endpoint}",
         "clients": scenario.connections,
         "applications_per_request": scenario.items,

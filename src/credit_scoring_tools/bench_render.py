@@ -191,24 +191,40 @@ def render_rounds(http: Mapping[str, Any] | None) -> list[str]:
     p50 = {name: [r["p50_ms"] for r in runs] for name, runs in rounds.items()}
     vs_defaults, vs_defaults_median = paired_ratios(rate[TUNED], rate[DEFAULTS])
     vs_off, vs_off_median = paired_ratios(p50[TUNED], p50[MONITORING_OFF])
+    shares = [_shares(r) for r in rounds[TUNED]]
     rows = [
         [
             str(i + 1),
             *[f"{_fmt(rate[n][i])} / {_fmt(p50[n][i], 2)}" for n in VARIANTS],
             _fmt(vs_defaults[i], 2),
             _fmt(vs_off[i], 3),
+            " / ".join(f"{share:.1%}" for share in shares[i]) or "n/a",
         ]
         for i in range(len(vs_defaults))
     ]
     header = ["round", *[f"`{n}` req/s / p50 ms" for n in VARIANTS], "req/s x defaults", "p50 x off"]
+    header.append(f"`{TUNED}` share per worker")
     return [
         f"/score x16 round by round (the variants back to back in each round; the verdicts above use each "
         f"variant's median round): the same-round ratios have medians {_fmt(vs_defaults_median, 2)}x the "
-        f"defaults' req/s and {_fmt(vs_off_median, 3)}x monitoring off's p50.",
+        f"defaults' req/s and {_fmt(vs_off_median, 3)}x monitoring off's p50. Each worker's share of the "
+        f"served configuration's rounds spans {_share_span(shares)} (35-65 % is the target).",
         "",
         *_table(header, rows),
         "",
     ]
+
+
+def _shares(run: Mapping[str, Any]) -> list[float]:
+    return [share for share in run.get("worker_shares", []) if share == share]  # NaN: not measured
+
+
+def _share_span(shares: list[list[float]]) -> str:
+    """The smallest and largest share any worker had over the rounds, and their spread."""
+    values = [share for round_shares in shares for share in round_shares]
+    if not values:
+        return "n/a (not measured in this run)"
+    return f"{min(values):.1%}-{max(values):.1%} (spread {max(values) - min(values):.1%})"
 
 
 def render_monitoring(monitoring: Mapping[str, Any]) -> list[str]:

@@ -228,8 +228,21 @@ def test_the_round_by_round_section_pairs_the_variants_of_each_round() -> None:
     }  # fmt: skip
     text = "\n".join(render_rounds({"results": results}))
     assert "medians 4.00x the defaults' req/s and 1.059x monitoring off's p50" in text
-    assert "| 2 | 800.0 / 18.00 | 850.0 / 17.00 | 200.0 / 60.00 | 4.00 | 1.059 |" in text
+    assert "| 2 | 800.0 / 18.00 | 850.0 / 17.00 | 200.0 / 60.00 | 4.00 | 1.059 | n/a |" in text
+    assert "spans n/a (not measured in this run)" in text
     assert render_rounds(None) == [] and render_rounds({"results": {}}) == []
+
+
+def test_the_round_by_round_section_shows_each_workers_share_and_their_spread() -> None:
+    shares = [[0.48, 0.52], [0.55, 0.45], [0.5, float("nan")]]
+    results = {
+        name: {"score_c16": {"rounds": [{"requests_per_s": 1_000.0, "p50_ms": 9.0, "worker_shares": s}
+               for s in shares]}}
+        for name in (TUNED, MONITORING_OFF, DEFAULTS)
+    }  # fmt: skip
+    text = "\n".join(render_rounds({"results": results}))
+    assert "| 1.00 | 1.000 | 48.0% / 52.0% |" in text and "| 55.0% / 45.0% |" in text
+    assert "spans 45.0%-55.0% (spread 10.0%)" in text
 
 
 def test_bench_json_gets_the_settings_the_run_read_without_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
