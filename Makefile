@@ -22,7 +22,7 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
 .DEFAULT_GOAL := help
 .PHONY: help venv system-deps data train promote mlflow-ui build serve demo demo-stop test test-fast lint \
-        simulate drift-report monitor profile bench container-test clean
+        simulate drift-report export-decisions monitor profile bench container-test clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ simulate: venv ## Replay applications against the running API (SCENARIO=normal|d
 
 drift-report: venv ## Compare production profiles with the reference; exit 1 on alert (START="last 1h")
 	$(PY) monitor_app/drift_report.py $(if $(START),--start "$(START)")
+
+export-decisions: venv ## Write the stored decisions for an audit (OUT=path.csv|.parquet, START=, END=)
+	$(PY) monitor_app/export_decisions.py --out "$(OUT)" $(if $(START),--start "$(START)") $(if $(END),--end "$(END)")
 
 monitor: venv ## Start the Streamlit monitor on MONITOR_PORT
 	$(BIN)/streamlit run monitor_app/app.py --server.port $(MONITOR_PORT) --server.headless true \

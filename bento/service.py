@@ -71,13 +71,13 @@ class CreditScoring:
             Path(self.bento_model.path), self.bento_model.info.metadata, settings.scoring_engine
         )
         quiet_client_errors()
-        # One record per request, written by this worker's logger process (CREDIT_MONITORING_ENABLED=false:
-        # none).
+        # One journal entry per request before it is answered; this worker's ingest process stores them
+        # (CREDIT_MONITORING_ENABLED=false: none).
         self.request_log = RequestLog.open(self.scorer, get_monitoring_settings(), settings)
 
     @bentoml.on_shutdown
     def close_request_log(self) -> None:
-        """Write the records still queued and the open profiles before the worker exits."""
+        """Seal this worker's journal and let its ingest process store what is left before it exits."""
         self.request_log.close()
 
     @bentoml.api(route="/score", input_spec=ScoreRequest, output_spec=ScoreResponse)
@@ -87,7 +87,7 @@ class CreditScoring:
         score = self.scorer.score([record])[0]
         inference_ms = elapsed_ms(started)
         answer = score_response(score, self.scorer, getattr(application, ID_COLUMN))
-        note_scored(record, answer, inference_ms)
+        note_scored(answer, inference_ms)
         return json_response(answer)
 
     @bentoml.api(
@@ -106,7 +106,7 @@ class CreditScoring:
         inference_ms = elapsed_ms(started)
         pairs = zip(scores, applications, strict=True)
         answers = [score_response(s, self.scorer, getattr(a, ID_COLUMN)) for s, a in pairs]
-        self.request_log.note_batch(records, answers, inference_ms)
+        self.request_log.note_batch(answers, inference_ms)
         return answers
 
     @bentoml.api(route="/explain", input_spec=ExplainRequest, output_spec=ExplainResponse)
@@ -116,7 +116,7 @@ class CreditScoring:
         explanation = self.scorer.explain(record, top=top)
         inference_ms = elapsed_ms(started)
         answer = explain_response(explanation, self.scorer, getattr(application, ID_COLUMN))
-        note_scored(record, answer, inference_ms)
+        note_scored(answer, inference_ms)
         return json_response(answer)
 
 

@@ -6,23 +6,30 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import streamlit as st
-from sqlalchemy.exc import SQLAlchemyError
 
 from credit_scoring.monitoring import dashboard as board
 from credit_scoring.monitoring.job import UsageError, resolve_reference
 from credit_scoring.monitoring.plots import distribution_figure
 from credit_scoring.monitoring.profiles import read_profile
+from credit_scoring.recording.journal import journal_lag
+from credit_scoring.recording.store import open_store
 from credit_scoring.settings import MonitoringSettings, get_monitoring_settings, get_settings
 
 
+@st.cache_resource(show_spinner=False)
+def cached_store(location: str):
+    """The production store (its query API), opened once per location."""
+    return open_store(get_monitoring_settings())
+
+
 @st.cache_data(ttl=board.REFRESH_S, show_spinner="Reading the request log...")
-def cached_records(url: str, start: datetime | None, end: datetime):
-    return board.load_records(url, start, end)
+def cached_records(location: str, start: datetime | None, end: datetime):
+    return board.load_records(cached_store(location), start, end)
 
 
 @st.cache_data(ttl=board.REFRESH_S, show_spinner=False)
-def cached_count(url: str) -> int:
-    return board.stored_count(url)
+def cached_count(location: str) -> int:
+    return cached_store(location).count()
 
 
 @st.cache_resource(ttl=300, show_spinner="Loading the training reference profile...")
@@ -37,11 +44,13 @@ def cached_reference(path: Path | None, data_root: Path):
 
 @st.cache_resource(ttl=board.REFRESH_S, show_spinner="Merging the production profiles...")
 def cached_snapshot(
-    url: str, profile_dir: Path, minutes: int, start, end, reference_key, _reference, _limits
+    location: str, profile_dir: Path, minutes: int, start, end, reference_key, _reference, _limits, _lag_s
 ):
-    records = cached_records(url, start, end)
+    records = cached_records(location, start, end)
     production = board.production_profile(profile_dir, start, end, minutes)
-    snapshot = board.build_snapshot(records, production, _reference, _limits, start, end, reference_key)
+    snapshot = board.build_snapshot(
+        records, production, _reference, _limits, start, end, reference_key, _lag_s
+    )
     return snapshot, production
 
 
@@ -52,7 +61,7 @@ def sidebar(monitoring: MonitoringSettings, reference_label: str) -> str:
         if st.button("Refresh now", help=f"Data is otherwise reused for {board.REFRESH_S} s"):
             st.cache_data.clear()
             cached_snapshot.clear()
-        st.caption(f"Request store: `{board.shown_url(monitoring.store_url)}`")
+        st.caption(f"Request store: `{monitoring.store_location}`")
         st.caption(f"Profiles: `{monitoring.profiles_path}`")
         st.caption(f"Reference: {reference_label}")
     return label
@@ -150,7 +159,7 @@ def quality_panels(snapshot: board.Snapshot) -> None:
         right.dataframe(kinds, hide_index=True)
 
 
-def service_panels(snapshot: board.Snapshot, health: board.Health, now: datetime) -> None:
+def service_panels(snapshot: board.Snapshot, health: board.Health, now: datetime, lag) -> None:
     st.header("Model versions and pipeline health")
     st.subheader("Model versions seen")
     st.dataframe(board.versions_table(snapshot.records), hide_index=True)
@@ -164,6 +173,12 @@ def service_panels(snapshot: board.Snapshot, health: board.Health, now: datetime
         f"{health.profile_lag} scored record(s) of this range are not yet in a written profile "
         "(the service checkpoints its profiles every 30 s)."
     )
+    st.caption(
+        f"Decision journal on this host: {lag.lag_records:,} record(s) not yet stored, the oldest "
+        f"{lag.lag_seconds:.0f} s old; {lag.bytes_on_disk / 2**20:.1f} MiB on disk in "
+        f"{lag.segments} segment(s)"
+        + (f", oldest unconsumed {lag.oldest_unconsumed_segment}." if lag.oldest_unconsumed_segment else ".")
+    )
 
 
 def main() -> None:
@@ -173,19 +188,20 @@ def main() -> None:
     limits = monitoring.thresholds()
     reference, reference_label = cached_reference(monitoring.reference_profile, settings.data_root)
     label = sidebar(monitoring, reference_label)
-    url = monitoring.store_url
+    location = monitoring.store_location
     try:
-        stored = cached_count(url)
-    except SQLAlchemyError as error:  # e.g. a PostgreSQL server that is down: say so, keep the page up
-        st.error(f"Cannot read the request store {board.shown_url(url)}: {error.__class__.__name__}")
+        stored = cached_count(location)
+    except Exception as error:  # e.g. a PostgreSQL server that is down: say so, keep the page up
+        st.error(f"Cannot read the request store {location}: {error.__class__.__name__}")
         return
     if stored == 0:
         st.info(board.NO_TRAFFIC)
         return
     now = datetime.now(UTC)
     start, end = board.time_bounds(label, board.ceil_time(now, board.REFRESH_S))
+    lag = journal_lag(monitoring.journal_path)  # this host's journal
     snapshot, production = cached_snapshot(
-        url,
+        location,
         monitoring.profiles_path,
         monitoring.window_minutes,
         start,
@@ -193,6 +209,7 @@ def main() -> None:
         reference_label,
         reference,
         limits,
+        lag.lag_seconds,
     )
     if snapshot.empty:
         st.warning(
@@ -208,7 +225,7 @@ def main() -> None:
     profile_start = board.profile_range_start(start, monitoring.window_minutes)
     health = board.pipeline_health(stored, snapshot.records, monitoring.profiles_path, profile_start,
                                    snapshot.profiled_rows)  # fmt: skip
-    service_panels(snapshot, health, now)
+    service_panels(snapshot, health, now, lag)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,10 @@ def main(
     ] = None,
     store: Annotated[
         str | None,
-        typer.Option(help="Request store URL (default CREDIT_REQUEST_STORE_URL or sqlite under var/)."),
+        typer.Option(
+            help="Request store: a Parquet folder, or a server URL (default CREDIT_REQUEST_STORE_URL, else "
+            "CREDIT_STORE_DIR or var/monitoring/store)."
+        ),
     ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Folder for report.json, report.md and the PNG plots.")
@@ -43,9 +46,11 @@ def main(
     Exit code: 0 no alert, 1 an alert fired (reasons printed), 2 usage or input error."""
     # Imported here so that --help answers at once instead of after loading whylogs and MLflow.
     from credit_scoring.monitoring.job import parse_range, resolve_reference, run_drift_report
+    from credit_scoring.recording.journal import journal_lag
+    from credit_scoring.recording.store import open_existing_store, store_settings
     from credit_scoring.settings import get_monitoring_settings, get_settings
 
-    settings, monitoring = get_settings(), get_monitoring_settings()
+    settings, monitoring = get_settings(), store_settings(get_monitoring_settings(), store)
     first, last = parse_range(start, end)
     found = resolve_reference(reference, settings, settings.data_root / "monitoring" / "reference-cache")
     out_dir = out or settings.data_root / "monitoring" / "reports" / last.strftime("%Y%m%dT%H%M%SZ")
@@ -56,9 +61,10 @@ def main(
         end=last,
         reference=found,
         profile_dir=profiles or monitoring.profiles_path,
-        store_url=store or monitoring.store_url,
+        store=open_existing_store(monitoring),
         out_dir=out_dir,
         report=typer.echo,
+        journal_lag_s=journal_lag(monitoring.journal_path).lag_seconds,  # this host's journal
     )
     raise typer.Exit(code)
 

@@ -135,6 +135,7 @@ class AlertThresholds:
     latency_p95_ms: float = 200.0
     latency_p99_ms: float = 500.0
     min_requests: int = 0
+    max_journal_lag_s: float = 300.0
 
 
 # The alert defaults, written once: the settings below take theirs from here.
@@ -151,7 +152,12 @@ class MonitoringSettings(ProjectSettings):
         default=True, description="Whether the service records its requests (false: benchmark baseline)."
     )
     request_store_url: str | None = Field(
-        default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/monitoring/requests.db."
+        default=None,
+        description="SQLAlchemy URL of a server store (postgresql+psycopg://..., for several replicas); "
+        "unset: the embedded Parquet store under store_dir.",
+    )
+    store_dir: Path | None = Field(
+        default=None, description="Day-partitioned Parquet store; default <data_dir>/monitoring/store."
     )
     profile_dir: Path | None = Field(
         default=None, description="Folder of window profiles; default <data_dir>/monitoring/profiles."
@@ -159,23 +165,50 @@ class MonitoringSettings(ProjectSettings):
     window_minutes: int = Field(default=5, ge=1, le=1440, description="Length of one profile window.")
     monitoring_priority: Literal["idle", "low", "normal"] = Field(
         default="idle",
-        description="CPU priority of each worker's request-logger process: idle (only CPU time the requests "
-        "leave unused), low (nice 19) or normal.",
+        description="CPU priority of the ingest processes: idle (only CPU time the requests leave unused), "
+        "low (nice 19) or normal.",
     )
-    buffer_mb: int = Field(
-        default=128,
-        ge=1,
-        description="Per worker, memory for records waiting for its logger process (pickled, 1-3 KB each).",
+    journal_dir: Path | None = Field(
+        default=None,
+        description="Local folder of the write-ahead decision journal; default <data_dir>/monitoring/journal",
     )
-    queue_size: int = Field(
-        default=10_000,
-        ge=1,
-        description="Records waiting to be written, at most (per worker, and again in its logger process).",
+    journal_segment_mb: int = Field(default=64, ge=1, description="A journal segment is rotated at this size")
+    journal_segment_age_s: float = Field(
+        default=300.0, gt=0, description="... or when it is this old (then the ingest can delete it)."
     )
-    batch_size: int = Field(default=256, ge=1, description="Records written to the store per batch, at most.")
-    flush_interval_s: float = Field(default=1.0, gt=0, description="Longest wait before a partial batch.")
+    journal_fsync_interval_s: float = Field(
+        default=1.0, gt=0, description="How often the journal is fsynced (a power cut loses at most this)."
+    )
+    journal_max_mb: int = Field(
+        default=4096, ge=1, description="Bound of the journal on disk: beyond it, appends fail (policy)."
+    )
+    journal_failure_policy: Literal["refuse", "count"] = Field(
+        default="refuse",
+        description="When a decision cannot be journaled: refuse (answer 503 'decision log unavailable') or "
+        "count (answer anyway, count it as unrecorded). Env CREDIT_JOURNAL_FAILURE_POLICY.",
+    )
+    journal_retention_s: float = Field(
+        default=600.0, ge=0, description="A fully ingested segment is deleted this long after."
+    )
+    journal_lag_alert_s: float = Field(
+        default=ALERT_DEFAULTS.max_journal_lag_s,
+        gt=0,
+        description="Journal lag (age of the oldest record not yet stored) that alerts."
+    )
+    ingest_interval_s: float = Field(
+        default=1.0, gt=0, description="How often the ingest looks for new journal records."
+    )
+    ingest_batch_records: int = Field(
+        default=20_000, ge=1, description="Records per stored batch, at most."
+    )
+    ingest_max_delay_s: float = Field(
+        default=10.0, ge=0, description="A segment's records wait at most this long to fill a larger batch."
+    )
+    compact_min_parts: int = Field(
+        default=32, ge=2, description="A day partition is compacted once it holds this many small parts."
+    )
     checkpoint_interval_s: float = Field(
-        default=30.0, gt=0, description="How often the open window's profile is rewritten to disk."
+        default=30.0, gt=0, description="How often the open windows' profiles are written to disk."
     )
     reference_profile: Path | None = Field(
         default=None,
@@ -183,7 +216,7 @@ class MonitoringSettings(ProjectSettings):
         "@production's.",
     )
     retention_days: float | None = Field(
-        default=30.0, gt=0, description="Raw inputs older than this are erased; None keeps them."
+        default=183.0, gt=0, description="Day partitions older than this are dropped whole; None keeps all."
     )
 
     drift_alpha: float = Field(
@@ -229,10 +262,21 @@ class MonitoringSettings(ProjectSettings):
     )
 
     @property
-    def store_url(self) -> str:
+    def store_path(self) -> Path:
+        return (self.store_dir or self.data_dir / "monitoring" / "store").resolve()
+
+    @property
+    def journal_path(self) -> Path:
+        return (self.journal_dir or self.data_dir / "monitoring" / "journal").resolve()
+
+    @property
+    def store_location(self) -> str:
+        """Where the records are, for people: the server URL without password, or the Parquet folder."""
         if self.request_store_url:
-            return self.request_store_url
-        return f"sqlite:///{self.data_dir.resolve() / 'monitoring' / 'requests.db'}"
+            from sqlalchemy.engine import make_url
+
+            return make_url(self.request_store_url).render_as_string(hide_password=True)
+        return str(self.store_path)
 
     @property
     def profiles_path(self) -> Path:
@@ -253,6 +297,7 @@ class MonitoringSettings(ProjectSettings):
             latency_p95_ms=self.latency_p95_ms,
             latency_p99_ms=self.latency_p99_ms,
             min_requests=self.min_requests,
+            max_journal_lag_s=self.journal_lag_alert_s,
         )
 
 

@@ -14,7 +14,7 @@ import bentoml
 import httpx
 import pytest
 
-from credit_scoring.monitoring import dashboard as board
+from credit_scoring.recording.store import ParquetStore
 from credit_scoring.serving.bento_build import build_bento
 from credit_scoring.serving.launcher import free_port, start_server, stop_server, wait_until_ready
 from credit_scoring.settings import MonitoringSettings
@@ -42,7 +42,8 @@ SECTIONS = [
     "Model versions and pipeline health",
 ]
 # Records reach the store within a second (flush interval) and the profiles at every checkpoint.
-FAST_MONITORING = {"CREDIT_FLUSH_INTERVAL_S": "0.2", "CREDIT_CHECKPOINT_INTERVAL_S": "1"}
+FAST_MONITORING = {"CREDIT_INGEST_INTERVAL_S": "0.2", "CREDIT_INGEST_MAX_DELAY_S": "0.2",
+                   "CREDIT_CHECKPOINT_INTERVAL_S": "1"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,11 @@ def _simulate(port: int, env: dict[str, str], runs: dict[str, float]) -> str:
     return "".join(outputs)
 
 
-def _wait_for_records(url: str, expected: int, timeout: float = 20.0) -> int:
+def _wait_for_records(store: ParquetStore, expected: int, timeout: float = 20.0) -> int:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and board.stored_count(url) < expected:
+    while time.monotonic() < deadline and store.count() < expected:
         time.sleep(0.5)
-    return board.stored_count(url)
+    return store.count()
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,7 @@ def traffic(
     finally:
         stop_server(process)  # a clean shutdown also writes what the logger still holds
     sent = sum(int(n) for n in re.findall(r"^sent (\d+) of", output, re.MULTILINE))
-    stored = _wait_for_records(MonitoringSettings(data_dir=root / "var").store_url, sent)
+    stored = _wait_for_records(ParquetStore(MonitoringSettings(data_dir=root / "var").store_path), sent)
     server_log = log.read_text()[-4000:]  # the loggers' closing counters say where a record went
     assert sent > 0 and stored == sent, f"{sent} requests sent, {stored} records stored\n{server_log}"
     yield Traffic(root / "var", env, output)

@@ -9,10 +9,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from credit_scoring.monitoring.dashboard import NO_TRAFFIC
-from credit_scoring.monitoring.records import RequestRecord
-from credit_scoring.monitoring.store import open_store
+from credit_scoring.recording.protocol import RequestRecord
+from credit_scoring.recording.store import open_store
 from credit_scoring.settings import MonitoringSettings
 from tests.support.monitor_data import FilledStore, fill_monitoring_store
+from tests.support.recording import write_records
 
 pytestmark = pytest.mark.integration
 
@@ -80,9 +81,10 @@ def test_the_time_range_selector_filters_the_records(
 
 def test_old_traffic_only_asks_for_a_wider_range(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     old = datetime.now(UTC) - timedelta(days=2)
-    store = open_store(MonitoringSettings(data_dir=tmp_path / "var").store_url)
-    store.write([RequestRecord("score", "credit-scoring", "1", 200, 4.0, timestamp=old) for _ in range(3)])
-    store.close()
+    store = open_store(MonitoringSettings(data_dir=tmp_path / "var"))
+    write_records(
+        store, [RequestRecord("score", "credit-scoring", "1", 200, 4.0, timestamp=old) for _ in range(3)]
+    )
     app = _run(monkeypatch, tmp_path / "var", None)
     assert [w.value for w in app.warning] == [
         "No request in the last hour: 3 stored records are older. Pick a wider time range."
@@ -95,7 +97,7 @@ def test_an_empty_store_says_to_simulate_traffic(tmp_path: Path, monkeypatch: py
     app = _run(monkeypatch, tmp_path / "var", None)
     assert [i.value for i in app.info] == [NO_TRAFFIC] and "make simulate" in NO_TRAFFIC
     assert not app.header or [h.value for h in app.header] == ["Time range"]
-    assert not (tmp_path / "var" / "monitoring" / "requests.db").exists()  # reading never creates a store
+    assert not (tmp_path / "var" / "monitoring" / "store").exists()  # reading never creates a store
 
 
 def test_without_a_reference_profile_drift_is_explained_not_crashed(

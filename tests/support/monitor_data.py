@@ -11,12 +11,13 @@ import pandas as pd
 
 from credit_scoring.data.synthetic import default_probability, generate_applications
 from credit_scoring.monitoring.profiles import PROBABILITY_COLUMN, build_profile, write_profile
-from credit_scoring.monitoring.records import RequestRecord
-from credit_scoring.monitoring.store import open_store
 from credit_scoring.monitoring.window_profiles import WindowProfiler
+from credit_scoring.recording.protocol import RequestRecord
+from credit_scoring.recording.store import open_store
 from credit_scoring.schema import ID_COLUMN, INPUT_COLUMNS, TARGET_COLUMN
 from credit_scoring.settings import MonitoringSettings
 from credit_scoring_tools.simulation import application_payloads, drift_transform
+from tests.support.recording import profile_records, write_records
 
 THRESHOLD = 0.3
 MODEL = "credit-scoring"
@@ -27,7 +28,7 @@ class FilledStore:
     """Where the data went (the paths MonitoringSettings derives from ``data_dir``) and what was written."""
 
     data_dir: Path
-    store_url: str
+    store_dir: Path
     profile_dir: Path
     reference_path: Path
     records: int
@@ -98,16 +99,14 @@ def fill_monitoring_store(
     rejected = _failures(_spread(middle, now, 40), 400, example)
     failed = _failures(_spread(middle, now, 5), 500, example)
     records += rejected + failed
-    store = open_store(settings.store_url)
-    store.write(records)
-    store.close()
+    write_records(open_store(settings), records)
     profiler = WindowProfiler(settings.profiles_path, worker="test-worker", window_minutes=window_minutes)
-    profiler.add(records)
+    profile_records(profiler, records)
     profiler.close()
     reference = write_reference(data_dir / "reference_profile.bin")
     return FilledStore(
         data_dir,
-        settings.store_url,
+        settings.store_path,
         settings.profiles_path,
         reference,
         len(records),

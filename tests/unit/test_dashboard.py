@@ -12,10 +12,11 @@ import pytest
 from credit_scoring.monitoring import dashboard as board
 from credit_scoring.monitoring.drift import FeatureDrift
 from credit_scoring.monitoring.profiles import build_profile, read_profile
-from credit_scoring.monitoring.records import RequestRecord
-from credit_scoring.monitoring.store import open_store
+from credit_scoring.recording.protocol import RequestRecord
+from credit_scoring.recording.store import ParquetStore
 from credit_scoring.settings import AlertThresholds
 from tests.support.monitor_data import FilledStore, fill_monitoring_store
+from tests.support.recording import stored_frame
 
 LIMITS = AlertThresholds()
 NOW = datetime(2026, 1, 22, 12, 0, 0, tzinfo=UTC)
@@ -35,11 +36,7 @@ def _record(second: float, status: int = 200, **fields) -> RequestRecord:
 
 
 def _frame(tmp_path: Path, records: list[RequestRecord]) -> pd.DataFrame:
-    store = open_store(f"sqlite:///{tmp_path / 'requests.db'}")
-    store.write(records)
-    frame = store.read()
-    store.close()
-    return frame
+    return stored_frame(tmp_path, records)
 
 
 @pytest.fixture()
@@ -70,15 +67,11 @@ def test_time_ranges_buckets_and_cache_friendly_ends() -> None:
 
 
 def test_a_missing_store_reads_as_empty_and_is_not_created(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'nowhere' / 'requests.db'}"
-    assert not board.store_exists(url) and board.stored_count(url) == 0
-    records = board.load_records(url, None, NOW)
+    store = ParquetStore(tmp_path / "nowhere")
+    assert store.count() == 0
+    records = board.load_records(store, None, NOW)
     assert records.empty and not (tmp_path / "nowhere").exists()
-    assert board.store_exists("postgresql://monitor@db.example/credit")  # a server: asked, not guessed
-    assert (
-        board.shown_url("postgresql://monitor:s3cret@db.example/credit")
-        == "postgresql://monitor:***@db.example/credit"
-    )
+    assert dict(board.empty_records().dtypes) == dict(records.dtypes)  # what the notebook passes
     # Every computation accepts the empty frame, typed like a real read.
     assert board.volume_over_time(records, "1min").empty and board.latency_over_time(records, "1min").empty
     assert board.inference_over_time(records, "1min").empty and board.versions_table(records).empty
@@ -183,7 +176,7 @@ def test_quality_error_kinds_alerts_and_colours(small: pd.DataFrame) -> None:
 
 def test_snapshot_of_a_filled_store_finds_drift_quality_and_health(filled: FilledStore) -> None:
     start, end = NOW - timedelta(minutes=10), NOW  # the drifted half of the traffic (model version 2)
-    records = board.load_records(filled.store_url, start, end)
+    records = board.load_records(ParquetStore(filled.store_dir), start, end)
     production = board.production_profile(filled.profile_dir, start, end, 10)
     reference = read_profile(filled.reference_path)
     snapshot = board.build_snapshot(records, production, reference, LIMITS, start, end, "test reference")

@@ -11,10 +11,10 @@ from scipy import stats
 
 from credit_scoring.monitoring.drift import analyse, compare_profiles
 from credit_scoring.monitoring.profiles import build_profile
-from credit_scoring.monitoring.records import RequestRecord
 from credit_scoring.monitoring.sketches import compare_numeric, hellinger, kll, psi
-from credit_scoring.monitoring.store import open_store
+from credit_scoring.recording.protocol import RequestRecord
 from credit_scoring.settings import AlertThresholds
+from tests.support.recording import stored_frame
 from tests.unit.monitoring_samples import applications, hide_more, inflate_incomes, older_applicants
 
 LIMITS = AlertThresholds()
@@ -115,11 +115,7 @@ def _records(frame: pd.DataFrame, status: int = 200, latency: float = 5.0) -> li
 
 
 def _stored(tmp_path, records: list[RequestRecord]) -> pd.DataFrame:
-    store = open_store(f"sqlite:///{tmp_path / 'requests.db'}")
-    store.write(records)
-    frame = store.read()
-    store.close()
-    return frame
+    return stored_frame(tmp_path, records)
 
 
 def test_normal_traffic_report_has_no_alert(reference, fresh, tmp_path) -> None:

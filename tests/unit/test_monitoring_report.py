@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 
 from credit_scoring.monitoring.job import UsageError, parse_moment, parse_range
 from credit_scoring.monitoring.profiles import build_profile, write_profile
-from credit_scoring.monitoring.records import RequestRecord
-from credit_scoring.monitoring.store import open_store
 from credit_scoring.monitoring.window_profiles import WindowProfiler
+from credit_scoring.recording.protocol import RequestRecord
+from credit_scoring.recording.store import ParquetStore
+from tests.support.recording import profile_records, write_records
 from tests.unit.monitoring_samples import applications, inflate_incomes
 
 T0 = datetime(2026, 1, 22, 4, 0, tzinfo=UTC)
@@ -63,14 +64,11 @@ def _traffic(tmp_path: Path, frame: pd.DataFrame) -> tuple[Path, str]:
             zip(frame.replace({np.nan: None}).to_dict(orient="records"), scores, strict=True)
         )
     ]
-    url = f"sqlite:///{tmp_path / 'requests.db'}"
-    store = open_store(url)
-    store.write(records)
-    store.close()
+    write_records(ParquetStore(tmp_path / "store"), records)
     profiler = WindowProfiler(tmp_path / "profiles", worker="w1")
-    profiler.add(records)
+    profile_records(profiler, records)
     profiler.close()
-    return tmp_path / "profiles", url
+    return tmp_path / "profiles", str(tmp_path / "store")
 
 
 @pytest.fixture(scope="module")
@@ -111,10 +109,11 @@ def test_drifted_traffic_exits_1_names_features_and_draws_them(reference_path: P
 
 
 def test_usage_errors_exit_2_with_a_message(reference_path: Path, tmp_path: Path) -> None:
-    result = _run(reference_path, tmp_path, "sqlite:///" + str(tmp_path / "absent.db"), tmp_path / "out")
+    absent = str(tmp_path / "absent")
+    result = _run(reference_path, tmp_path, absent, tmp_path / "out")
     assert result.exit_code == 2 and "no request store" in result.output
-    assert not (tmp_path / "absent.db").exists()
-    result = _run(tmp_path / "absent.bin", tmp_path, "sqlite://", tmp_path / "out")
+    assert not (tmp_path / "absent").exists()
+    result = _run(tmp_path / "absent.bin", tmp_path, absent, tmp_path / "out")
     assert result.exit_code == 2 and "no such file" in result.output
-    result = _run(reference_path, tmp_path, "sqlite://", tmp_path / "out", "--start", "someday")
+    result = _run(reference_path, tmp_path, absent, tmp_path / "out", "--start", "someday")
     assert result.exit_code == 2 and "cannot read the time 'someday'" in result.output

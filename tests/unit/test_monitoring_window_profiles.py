@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from credit_scoring.monitoring.records import RequestRecord
 from credit_scoring.monitoring.window_profiles import (
     WindowProfiler,
     list_window_files,
     load_windows,
     merge_window_profiles,
-    records_frame,
     window_dir_name,
     window_start,
 )
+from credit_scoring.recording.ingest import profile_frame
+from credit_scoring.recording.protocol import RequestRecord, records_table
 from credit_scoring.schema import INPUT_COLUMNS
 from tests.unit.monitoring_samples import applications
 
@@ -42,6 +42,11 @@ def _records(count: int, first_minute: float, seed: int, status: int = 200) -> l
     ]
 
 
+def _frame(records: list[RequestRecord]):
+    """The rows the ingest profiles for these records."""
+    return profile_frame(records_table(records))
+
+
 def _n(view, column: str = "probability") -> int:
     return view.get_column(column).to_summary_dict()["counts/n"]
 
@@ -52,7 +57,7 @@ def test_windows_align_on_the_clock() -> None:
 
 
 def test_records_frame_keeps_scored_records_only() -> None:
-    frame = records_frame(_records(3, 0, seed=1) + _records(2, 0, seed=2, status=422))
+    frame = _frame(_records(3, 0, seed=1) + _records(2, 0, seed=2, status=422))
     assert len(frame) == 3
     assert list(frame.columns) == [*INPUT_COLUMNS, "probability", "latency_ms", "inference_ms"]
     assert frame["AMT_INCOME_TOTAL"].dtype == "float64" and frame["CODE_GENDER"].dtype == "str"
@@ -60,8 +65,8 @@ def test_records_frame_keeps_scored_records_only() -> None:
 
 def test_profiles_merge_across_workers_and_windows(tmp_path: Path) -> None:
     first, second = WindowProfiler(tmp_path, worker="w1"), WindowProfiler(tmp_path, worker="w2")
-    first.add(_records(40, 1, seed=1) + _records(30, 6, seed=2))  # windows 04:00 and 04:05
-    second.add(_records(20, 2, seed=3) + _records(10, 11, seed=4))  # windows 04:00 and 04:10
+    first.add(_frame(_records(40, 1, seed=1) + _records(30, 6, seed=2)))  # windows 04:00 and 04:05
+    second.add(_frame(_records(20, 2, seed=3) + _records(10, 11, seed=4)))  # windows 04:00 and 04:10
     assert first.roll(now=T0 + timedelta(minutes=6)) == [tmp_path / "20260122T040000Z" / "w1.bin"]
     first.close()
     second.close()
@@ -77,26 +82,26 @@ def test_profiles_merge_across_workers_and_windows(tmp_path: Path) -> None:
 
 def test_checkpoints_rewrite_the_open_window_without_double_counting(tmp_path: Path) -> None:
     profiler = WindowProfiler(tmp_path, worker="w1")
-    profiler.add(_records(10, 0, seed=1))
+    profiler.add(_frame(_records(10, 0, seed=1)))
     profiler.checkpoint()
     assert _n(merge_window_profiles(tmp_path)) == 10
-    profiler.add(_records(5, 1, seed=2))
+    profiler.add(_frame(_records(5, 1, seed=2)))
     assert profiler.checkpoint() and not profiler.checkpoint()  # nothing new: nothing rewritten
     assert _n(merge_window_profiles(tmp_path)) == 15
 
 
 def test_a_late_record_for_a_closed_window_is_added_to_its_file(tmp_path: Path) -> None:
     profiler = WindowProfiler(tmp_path, worker="w1")
-    profiler.add(_records(10, 0, seed=1))
+    profiler.add(_frame(_records(10, 0, seed=1)))
     profiler.roll(now=T0 + timedelta(hours=1))
-    profiler.add(_records(3, 4, seed=2))
+    profiler.add(_frame(_records(3, 4, seed=2)))
     profiler.close()
     assert len(list_window_files(tmp_path)) == 1 and _n(merge_window_profiles(tmp_path)) == 13
 
 
 def test_an_unreadable_file_is_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     profiler = WindowProfiler(tmp_path, worker="w1")
-    profiler.add(_records(4, 0, seed=1))
+    profiler.add(_frame(_records(4, 0, seed=1)))
     profiler.close()
     (tmp_path / "20260122T040000Z" / "broken.bin").write_bytes(b"not a profile")
     assert _n(merge_window_profiles(tmp_path)) == 4

@@ -13,10 +13,18 @@ import numpy as np
 import pandas as pd
 from pandas.api.typing import DataFrameGroupBy
 from pandas.io.formats.style import Styler
-from sqlalchemy.engine import make_url
 
 from credit_scoring.monitoring._whylogs import DatasetProfileView
-from credit_scoring.monitoring.drift import DriftReport, FeatureDrift, QualityIssue, analyse, quality_issues
+from credit_scoring.monitoring.drift import (
+    RECORD_COLUMNS,
+    DriftReport,
+    FeatureDrift,
+    QualityIssue,
+    RecordSource,
+    analyse,
+    quality_issues,
+)
+from credit_scoring.monitoring.drift import load_records as drift_records
 from credit_scoring.monitoring.operations import (
     Operations,
     operational_alerts,
@@ -25,7 +33,6 @@ from credit_scoring.monitoring.operations import (
 )
 from credit_scoring.monitoring.profiles import PROBABILITY_COLUMN
 from credit_scoring.monitoring.sketches import kll
-from credit_scoring.monitoring.store import RECORD_COLUMNS, open_store
 from credit_scoring.monitoring.window_profiles import list_window_files, merge_window_profiles, window_start
 from credit_scoring.settings import AlertThresholds
 
@@ -111,50 +118,20 @@ def profile_range_start(start: datetime | None, window_minutes: int) -> datetime
 # --- loading ---------------------------------------------------------------------------------------
 
 
-def shown_url(url: str) -> str:
-    """The store URL fit for a page: any password masked."""
-    return make_url(url).render_as_string(hide_password=True)
-
-
-def store_exists(url: str) -> bool:
-    """Whether there is a store to read: a server database, or an SQLite file already written."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return True
-    return bool(parsed.database) and (parsed.database == ":memory:" or Path(parsed.database).is_file())
-
-
 def empty_records() -> pd.DataFrame:
-    """The frame ``store.read`` returns, with no rows (typed, so every computation below still works)."""
+    """The frame a query of an empty range returns (typed, so every computation below still works)."""
     frame = pd.DataFrame({name: pd.Series(dtype="str") for name in RECORD_COLUMNS})
-    frame["timestamp"] = pd.Series(dtype="datetime64[ns, UTC]")
+    frame["timestamp"] = pd.Series(dtype="datetime64[us, UTC]")
     for name in ("probability", "threshold", "latency_ms", "inference_ms"):
         frame[name] = pd.Series(dtype="float64")
-    frame["status"] = pd.Series(dtype="int64")
-    frame["inputs"] = pd.Series(dtype=object)
+    frame["status"] = pd.Series(dtype="int16")
+    frame["simulated"] = pd.Series(dtype="bool")
     return frame
 
 
-def load_records(url: str, start: datetime | None, end: datetime | None) -> pd.DataFrame:
-    """The stored records of the range (empty when there is no store yet: reading never creates one)."""
-    if not store_exists(url):
-        return empty_records()
-    store = open_store(url)
-    try:
-        return store.read(start, end)
-    finally:
-        store.close()
-
-
-def stored_count(url: str) -> int:
-    """How many records the store holds in all (0 when there is no store yet)."""
-    if not store_exists(url):
-        return 0
-    store = open_store(url)
-    try:
-        return store.count()
-    finally:
-        store.close()
+def load_records(store: RecordSource, start: datetime | None, end: datetime | None) -> pd.DataFrame:
+    """The stored records of the range, with the columns the page reads (the store's query API)."""
+    return drift_records(store, start, end)
 
 
 def production_profile(
@@ -199,17 +176,17 @@ def build_snapshot(
     start: datetime | None,
     end: datetime,
     reference_label: str = "",
+    journal_lag_s: float | None = None,
 ) -> Snapshot:
     """Analyse a range: the full drift report with a reference, otherwise health and data quality only."""
     profiled = _profiled_rows(production)
     if reference is not None:
-        report = analyse(
-            reference, production, records, limits, start=start, end=end, reference_label=reference_label
-        )
+        report = analyse(reference, production, records, limits, start=start, end=end,
+                         reference_label=reference_label, journal_lag_s=journal_lag_s)  # fmt: skip
         return Snapshot(
             start, end, records, report.operations, report.quality, report.reasons, report, profiled
         )
-    operations = summarise_operations(records, range_minutes(start, end, records))
+    operations = summarise_operations(records, range_minutes(start, end, records), journal_lag_s)
     quality = quality_issues(records, production, limits)
     reasons = [
         f"{q.column}: {q.kind.replace('_', ' ')} in {q.rate:.1%} of inputs" for q in quality if q.flagged

@@ -12,8 +12,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import orjson
 import pandas as pd
 
 from credit_scoring.monitoring._whylogs import DatasetProfileView
@@ -28,11 +29,38 @@ from credit_scoring.monitoring.sketches import (
     kll,
     null_share_test,
 )
-from credit_scoring.monitoring.store import RequestStore, inputs_frame
 from credit_scoring.monitoring.window_profiles import merge_window_profiles
 from credit_scoring.schema import COLUMNS_BY_NAME, INPUT_COLUMNS
 from credit_scoring.settings import AlertThresholds
 from credit_scoring.validation import check_frame
+
+# The stored columns the analysis reads (the raw inputs are in the profiles, not read row by row).
+RECORD_COLUMNS: tuple[str, ...] = ("request_id", "timestamp", "endpoint", "model_name", "model_version",
+                                   "probability", "decision", "threshold", "latency_ms", "inference_ms",
+                                   "status", "error_kind", "simulated", "rejected_inputs")  # fmt: skip
+
+
+class RecordSource(Protocol):
+    """The production store's query API as the analysis uses it (credit_scoring.recording.store)."""
+
+    location: str
+
+    def records(self, start: datetime | None, end: datetime | None, columns: Any) -> pd.DataFrame: ...
+
+    def count(self, start: datetime | None = None, end: datetime | None = None) -> int: ...
+
+
+def load_records(store: RecordSource, start: datetime | None, end: datetime | None) -> pd.DataFrame:
+    """The records of ``[start, end)`` with the columns the analysis reads."""
+    return store.records(start, end, RECORD_COLUMNS)
+
+
+def rejected_inputs(records: pd.DataFrame) -> pd.DataFrame:
+    """What refused applications asked, one column per field, indexed like their records."""
+    if "rejected_inputs" not in records:
+        return pd.DataFrame()
+    present = records["rejected_inputs"].dropna()
+    return pd.DataFrame([orjson.loads(text) for text in present], index=present.index)
 
 
 @dataclass(frozen=True)
@@ -214,18 +242,20 @@ def _issue_kind(column: str, message: str) -> str:
 
 
 def _record_issues(records: pd.DataFrame, limits: AlertThresholds) -> list[QualityIssue]:
-    table = inputs_frame(records) if "inputs" in records else pd.DataFrame()
+    """Rules broken by the inputs of refused requests; shares of all inputs seen (scored ones passed)."""
+    table = rejected_inputs(records)
     if table.empty:
         return []
+    seen = int((records["status"] < 400).sum()) + len(table)
     violations = check_frame(table.reindex(columns=list(INPUT_COLUMNS)))
     return [
         QualityIssue(
             column=v.column,
             kind=_issue_kind(v.column, v.message),
             rows=v.rows,
-            rate=v.rows / len(table),
+            rate=v.rows / seen,
             examples=[_plain(e) for e in v.examples[:3]],
-            flagged=v.rows / len(table) > limits.max_out_of_range_rate,
+            flagged=v.rows / seen > limits.max_out_of_range_rate,
         )
         for v in violations
     ]
@@ -291,6 +321,7 @@ def analyse(
     start: datetime | None = None,
     end: datetime | None = None,
     reference_label: str = "",
+    journal_lag_s: float | None = None,
 ) -> DriftReport:
     """Compare the production profile of a range with the reference and summarise the stored records."""
     features = compare_profiles(reference, production, limits) if production is not None else []
@@ -298,7 +329,7 @@ def analyse(
     if production is not None and reference.get_column(PROBABILITY_COLUMN) is not None:
         prediction = compare_column(reference, production, PROBABILITY_COLUMN, limits, limits.alpha)
     quality = quality_issues(records, production, limits)
-    operations = summarise_operations(records, _minutes(start, end, records))
+    operations = summarise_operations(records, _minutes(start, end, records), journal_lag_s)
     production_rows = counts(production, PROBABILITY_COLUMN)[0] if production is not None else 0
     reasons = _alert_reasons(features, prediction, quality, operations, limits)
     return DriftReport(
@@ -321,16 +352,16 @@ def analyse(
 def analyse_range(
     reference: DatasetProfileView,
     profile_dir: Path,
-    store: RequestStore,
+    store: RecordSource,
     limits: AlertThresholds,
     start: datetime | None,
     end: datetime | None,
     reference_label: str = "",
+    journal_lag_s: float | None = None,
 ) -> tuple[DriftReport, DatasetProfileView | None]:
     """Load the range's profiles and records, analyse them; also returns the merged production profile."""
     production = merge_window_profiles(profile_dir, start, end)
-    records = store.read(start, end)
-    report = analyse(
-        reference, production, records, limits, start=start, end=end, reference_label=reference_label
-    )
+    records = load_records(store, start, end)
+    report = analyse(reference, production, records, limits, start=start, end=end,
+                     reference_label=reference_label, journal_lag_s=journal_lag_s)  # fmt: skip
     return report, production

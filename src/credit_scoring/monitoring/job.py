@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from credit_scoring.errors import ExitCode, UsageError
 from credit_scoring.model_layout import REFERENCE_PROFILE_ARTIFACT
@@ -14,6 +15,9 @@ from credit_scoring.settings import MonitoringSettings, Settings
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _RELATIVE = re.compile(r"^\s*last\s+(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+
+if TYPE_CHECKING:
+    from credit_scoring.monitoring.drift import RecordSource
 
 Report = Callable[[str], None]
 
@@ -99,18 +103,6 @@ def resolve_reference(path: Path | None, settings: Settings, cache: Path) -> Ref
     return found
 
 
-def _require_existing_sqlite(url: str) -> None:
-    """Reading must not create an empty database where the user mistyped a path."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).is_file():
-        raise UsageError(
-            f"no request store at {parsed.database}: serve the API with monitoring on (make serve) and send "
-            "traffic (make simulate), or pass --store with the URL the service writes to"
-        )
-
-
 def run_drift_report(
     settings: Settings,
     monitoring: MonitoringSettings,
@@ -119,30 +111,26 @@ def run_drift_report(
     end: datetime,
     reference: Reference,
     profile_dir: Path,
-    store_url: str,
+    store: RecordSource,
     out_dir: Path,
     report: Report,
+    journal_lag_s: float | None = None,
 ) -> int:
     """Analyse the range, write the report files, print the verdict; 1 when an alert fired, else 0."""
     from credit_scoring.monitoring.drift import analyse_range
     from credit_scoring.monitoring.profiles import read_profile
     from credit_scoring.monitoring.report import write_report
-    from credit_scoring.monitoring.store import open_store
 
     report(f"reference: {reference.label}")
-    report(f"range: {start.isoformat()} to {end.isoformat()}; profiles {profile_dir}; store {store_url}")
+    report(f"range: {start.isoformat()} to {end.isoformat()}; profiles {profile_dir}; store {store.location}")
     try:
         reference_view = read_profile(reference.path)
     except Exception as error:
         raise UsageError(f"cannot read the reference profile {reference.path}: {error}") from None
-    _require_existing_sqlite(store_url)
-    store = open_store(store_url)
-    try:
-        result, production = analyse_range(
-            reference_view, profile_dir, store, monitoring.thresholds(), start, end, reference.label
-        )
-    finally:
-        store.close()
+    limits = monitoring.thresholds()
+    result, production = analyse_range(
+        reference_view, profile_dir, store, limits, start, end, reference.label, journal_lag_s
+    )
     files = write_report(result, out_dir, reference_view, production)
     report(f"{result.operations.requests} records, {result.production_rows} profiled rows")
     report(f"drifted features: {[f.column for f in result.drifted_features] or 'none'}")

@@ -31,6 +31,7 @@ class Operations:
     decisions: dict[str, int] = field(default_factory=dict)
     mean_probability: float | None = None
     threshold: float | None = None
+    journal_lag_s: float | None = None  # age of the oldest journaled record not yet stored (None: unknown)
 
 
 def percentiles(values: pd.Series) -> dict[str, float]:
@@ -45,7 +46,9 @@ def _counts(column: pd.Series) -> dict[str, int]:
     return {str(key): int(value) for key, value in column.dropna().value_counts().sort_index().items()}
 
 
-def summarise_operations(records: pd.DataFrame, minutes: float) -> Operations:
+def summarise_operations(
+    records: pd.DataFrame, minutes: float, journal_lag_s: float | None = None
+) -> Operations:
     """Volume, error rates, latency and decisions of the stored records of a range lasting ``minutes``."""
     total = len(records)
     client = int(records["status"].between(400, 499).sum()) if total else 0
@@ -68,6 +71,7 @@ def summarise_operations(records: pd.DataFrame, minutes: float) -> Operations:
         decisions=_counts(scored["decision"]),
         mean_probability=float(scored["probability"].mean()) if scored["probability"].notna().any() else None,
         threshold=float(thresholds.mode().iloc[0]) if len(thresholds) else None,
+        journal_lag_s=journal_lag_s,
     )
 
 
@@ -92,6 +96,9 @@ def operational_alerts(operations: Operations, limits: AlertThresholds) -> list[
         value = operations.latency_ms.get(name, float("nan"))
         if value > limit:
             reasons.append(f"latency {name} {value:.1f} ms > {limit:.0f} ms")
+    lag = operations.journal_lag_s
+    if lag is not None and lag > limits.max_journal_lag_s:
+        reasons.append(f"journal lag {lag:.0f} s > {limits.max_journal_lag_s:.0f} s: records not yet stored")
     return reasons
 
 

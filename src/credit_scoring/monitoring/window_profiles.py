@@ -3,7 +3,7 @@
 Layout: ``<profile_dir>/<window start, e.g. 20260122T041500Z>/<worker>.bin``. Each worker (service
 process) owns its files, so workers never write the same file; the open window is rewritten at every
 checkpoint, so the monitor sees recent traffic before the window closes. Profiling happens in the
-request logger's thread on batches of records, never per request.
+ingest, on batches of stored rows, never per request.
 """
 
 from __future__ import annotations
@@ -12,13 +12,10 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from credit_scoring.monitoring._whylogs import DatasetProfile, DatasetProfileView
@@ -30,13 +27,13 @@ from credit_scoring.monitoring.profiles import (
     track_frame,
     write_profile,
 )
-from credit_scoring.monitoring.records import RequestRecord
-from credit_scoring.schema import CATEGORICAL_COLUMNS, INPUT_COLUMNS
+from credit_scoring.schema import INPUT_COLUMNS
 
 logger = logging.getLogger(__name__)
 
 WINDOW_FORMAT = "%Y%m%dT%H%M%SZ"
 LATENCY_COLUMNS: tuple[str, ...] = ("latency_ms", "inference_ms")
+PROFILED_COLUMNS: tuple[str, ...] = (*INPUT_COLUMNS, PROBABILITY_COLUMN, *LATENCY_COLUMNS)
 
 
 def default_worker_id() -> str:
@@ -61,28 +58,6 @@ def parse_window_dir(name: str) -> datetime | None:
         return datetime.strptime(name, WINDOW_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         return None
-
-
-def records_frame(records: Sequence[RequestRecord]) -> pd.DataFrame:
-    """One row per successful record: the 120 inputs, probability and latencies (failures are not profiled).
-
-    Refused requests hold invalid inputs by definition; they are counted from the store (data quality,
-    error rate), while the profiles describe the traffic the model actually scored. Columns are built
-    one by one with their final dtype: several times faster than a frame from a list of dicts.
-    """
-    scored = [r for r in records if r.succeeded and r.inputs is not None]
-    rows = [list(map(r.inputs.get, INPUT_COLUMNS)) for r in scored]  # type: ignore[union-attr]
-    by_column = zip(*rows, strict=True) if rows else ([] for _ in INPUT_COLUMNS)
-    columns: dict[str, Any] = {}
-    for name, values in zip(INPUT_COLUMNS, by_column, strict=True):
-        if name in CATEGORICAL_COLUMNS:
-            columns[name] = pd.array(values, dtype="str")
-        else:
-            columns[name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-    for name in (PROBABILITY_COLUMN, *LATENCY_COLUMNS):
-        values = [getattr(r, name) for r in scored]
-        columns[name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-    return pd.DataFrame(columns, index=pd.DatetimeIndex([r.timestamp for r in scored]))
 
 
 @dataclass
@@ -125,23 +100,21 @@ class WindowProfiler:
         self.grace = timedelta(seconds=grace_s)
         self.buffer_rows = buffer_rows
         self._open: dict[datetime, _OpenWindow] = {}
-        self.rows_profiled = 0
 
     def path_for(self, start: datetime) -> Path:
         return self.profile_dir / window_dir_name(start) / f"{self.worker}.bin"
 
-    def add(self, records: Sequence[RequestRecord]) -> int:
-        """Queue the scored records of a batch into their windows; returns how many rows were kept."""
-        frame = records_frame(records)
+    def add(self, frame: pd.DataFrame) -> int:
+        """Queue scored rows (inputs, probability, latencies; a UTC DatetimeIndex) into their windows."""
         if frame.empty:
             return 0
-        starts = pd.Series([window_start(moment, self.window_minutes) for moment in frame.index], frame.index)
+        # Tick floors count from the epoch, as window_start does.
+        starts = frame.index.floor(f"{self.window_minutes}min")
         for start, rows in frame.groupby(starts, sort=True):
             window = self._window(pd.Timestamp(start).to_pydatetime())
             window.frames.append(rows.reset_index(drop=True))
             if sum(len(f) for f in window.frames) >= self.buffer_rows:
                 window.absorb()
-        self.rows_profiled += len(frame)
         return len(frame)
 
     def _window(self, start: datetime) -> _OpenWindow:

@@ -1,24 +1,29 @@
-"""Production-data logging of the API: one RequestRecord per request, submitted by an ASGI middleware."""
+"""Production-data recording of the API: each request's record journaled before the request is answered.
+
+An ASGI middleware holds each API response until the request's journal entry is appended (one unbuffered
+write, a few µs); only then does the answer go out, with its record id in ``X-Request-ID``. A decision
+that cannot be recorded is refused with a 503 (``CREDIT_JOURNAL_FAILURE_POLICY=refuse``, the default) or
+answered and counted (``count``). The worker does no JSON work for a record: it journals the raw body and
+the answer's figures; its ingest process validates, pseudonymises, stores and profiles them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import math
 import os
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
-from credit_scoring.monitoring.logger_process import ProcessRequestLogger
 from credit_scoring.monitoring.logs import configure_json_logging
-from credit_scoring.monitoring.records import AnsweredApplication, RequestRecord, pseudonymise
-from credit_scoring.schema import ID_COLUMN, TARGET_COLUMN
+from credit_scoring.recording.ingest import read_status
+from credit_scoring.recording.journal import JournalUnavailable, JournalWriter, default_writer_id, journal_lag
+from credit_scoring.recording.protocol import Answer, JournalEntry, new_request_id
+from credit_scoring.recording.supervisor import IngestSupervisor
 from credit_scoring.serving.guards import KIB, send_json
 from credit_scoring.settings import MonitoringSettings, Settings
 
@@ -27,11 +32,13 @@ logger = logging.getLogger(__name__)
 ASGIApp = Callable[..., Any]
 # Route -> endpoint name stored in the records (the names the monitor and the simulator use).
 API_ENDPOINTS: Mapping[str, str] = {"/score": "score", "/score_batch": "score_batch", "/explain": "explain"}
+BATCH_ENDPOINT = "score_batch"
 HEALTH_PATH = "/monitoring/health"
-# A rejected single-application body is parsed for its inputs only up to this size (a valid one is ~3.5 KiB).
+REQUEST_ID_HEADER = b"x-request-id"
+# A rejected single-application body is kept for its inputs only up to this size (a valid one is ~3.5 KiB).
 MAX_KEPT_BODY = 64 * KIB
-# Batch answers waiting for their request's middleware; a request cancelled after scoring leaves its
-# answers behind, so the oldest are forgotten past this many.
+# Batch inference times waiting for their request's middleware; a request cancelled after scoring leaves
+# its entries behind, so the oldest are forgotten past this many.
 MAX_PENDING_ANSWERS = 100_000
 SERVICE_LOGGERS = ("bentoml", "uvicorn.error", "circus")
 PROJECT_LOGGER = "credit_scoring"
@@ -55,27 +62,11 @@ def error_kind(status: int) -> str | None:
     return "validation" if status < 500 else "internal"
 
 
-@dataclass(frozen=True, slots=True)
-class Scored:
-    """One answered application as the API method saw it (the answer is a ScoreResponse)."""
-
-    inputs: Mapping[str, Any] | None
-    answer: Any
-    inference_ms: float | None
-
-
 class Exchange:
-    """One API request seen by the middleware: start time, status, bodies kept, what the method scored."""
+    """One API request seen by the middleware: start, body kept, the response held until recorded."""
 
-    __slots__ = (
-        "endpoint",
-        "request_chunks",
-        "request_size",
-        "response_chunks",
-        "scored",
-        "started",
-        "status",
-    )
+    __slots__ = ("answer", "endpoint", "held", "inference_ms", "recorded", "request_chunks", "request_size",
+                 "started", "status")  # fmt: skip
 
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
@@ -83,231 +74,187 @@ class Exchange:
         self.status: int | None = None
         self.request_chunks: list[bytes] = []
         self.request_size = 0
-        self.response_chunks: list[bytes] = []
-        self.scored: list[Scored] | None = None
+        self.held: list[dict] = []
+        self.answer: Any = None  # a single application's answer, noted by the API method
+        self.inference_ms: float | None = None
+        self.recorded = False
 
     def keep_request(self, message: Mapping[str, Any]) -> None:
         body = message.get("body", b"")
         self.request_size += len(body)
-        if self.request_size <= MAX_KEPT_BODY:
+        if self.request_size <= MAX_KEPT_BODY or self.endpoint == BATCH_ENDPOINT:
             self.request_chunks.append(body)
 
-    def keep_response(self, message: Mapping[str, Any]) -> None:
+    def hold(self, message: dict) -> bool:
+        """Keep a response message; False once the response is complete (time to record and send)."""
         if message["type"] == "http.response.start":
             self.status = message["status"]
-        elif self.endpoint == "score_batch" and self.status is not None and self.status < 400:
-            self.response_chunks.append(message.get("body", b""))  # the answers name their pending scores
+        elif message["type"] != "http.response.body":
+            return True
+        self.held.append(message)
+        return message["type"] == "http.response.start" or message.get("more_body", False)
 
     def request_body(self) -> bytes | None:
         """The request body, or None when unread or too large to have been kept."""
-        if not self.request_chunks or self.request_size > MAX_KEPT_BODY:
+        if not self.request_chunks or sum(map(len, self.request_chunks)) != self.request_size:
             return None
         return self.request_chunks[0] if len(self.request_chunks) == 1 else b"".join(self.request_chunks)
 
-    def request_json(self) -> Any:
-        """The request body as JSON, or None when unread, too large or not JSON."""
-        body = self.request_body()
-        try:
-            return None if body is None else json.loads(body)
-        except ValueError:
-            return None
+    def response_json(self) -> Any:
+        return json.loads(b"".join(m.get("body", b"") for m in self.held[1:]))
+
+    def released(self, request_id: str) -> list[dict]:
+        """The held messages, the start naming the record (support and audit find it by this id)."""
+        start, *body = self.held
+        headers = [*start.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]
+        return [start | {"headers": headers}, *body]
 
 
 _exchange: ContextVar[Exchange | None] = ContextVar("credit_scoring_exchange", default=None)
 
 
-def note_scored(inputs: Mapping[str, Any], answer: Any, inference_ms: float) -> None:
+def note_scored(answer: Any, inference_ms: float) -> None:
     """Hand a single-application answer (/score, /explain) to the request's middleware; no-op outside one.
 
     The method runs in the request's own task, so the middleware's exchange is in its context.
     """
     exchange = _exchange.get()
     if exchange is not None:
-        exchange.scored = [Scored(inputs, answer, inference_ms)]
+        exchange.answer, exchange.inference_ms = answer, inference_ms
 
 
-def _client_ref(client_id: Any, key: bytes) -> str | None:
-    if isinstance(client_id, bool) or not isinstance(client_id, int | float | str):
-        return None
-    try:
-        return pseudonymise(client_id, key)
-    except (ValueError, OverflowError):
-        return None
-
-
-def _json_safe(value: Any) -> Any:
-    # Records are stored as strict JSON: an infinite number sent by a client is kept as missing.
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
-def _rejected_application(body: Any) -> Mapping[str, Any] | None:
-    application = body.get("application") if isinstance(body, dict) else None
-    return application if isinstance(application, dict) else None
+def _unavailable(why: str) -> list[dict]:
+    body = json.dumps({"error": f"decision log unavailable: {why}"}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    return [{"type": "http.response.start", "status": 503, "headers": headers},
+            {"type": "http.response.body", "body": body, "more_body": False}]  # fmt: skip
 
 
 class RequestLog:
-    """Builds the records of each request and submits them to the worker's :class:`ProcessRequestLogger`.
-
-    ``logger`` None means monitoring is off: nothing is recorded, every method is a cheap no-op.
-    """
+    """Journals one entry per request for this worker; ``journal`` None means monitoring is off."""
 
     def __init__(
         self,
-        logger: ProcessRequestLogger | None,
-        pseudonymisation_key: bytes,
+        journal: JournalWriter | None,
+        ingest: IngestSupervisor | None,
         model_name: str,
         model_version: str,
+        settings: MonitoringSettings | None = None,
     ) -> None:
-        self.logger = logger
-        self.key = pseudonymisation_key
-        self.model_name = model_name
-        self.model_version = model_version
-        self._pending: dict[str, Scored] = {}
+        self.journal, self.ingest, self.settings = journal, ingest, settings
+        self.model_name, self.model_version = model_name, model_version
+        self._pending: dict[str, float] = {}
 
     @classmethod
     def open(cls, scorer: Any, monitoring: MonitoringSettings, settings: Settings) -> RequestLog:
-        """Started on the configured store, or disabled by ``CREDIT_MONITORING_ENABLED=false``."""
-        key = settings.pseudonymisation_secret
+        """Journal and ingest process started, or neither with ``CREDIT_MONITORING_ENABLED=false``."""
         if not monitoring.monitoring_enabled:
-            return cls(None, key, scorer.name, scorer.version)
-        request_logger = ProcessRequestLogger(monitoring, pseudonymisation_key=key).start()
-        return cls(request_logger, key, scorer.name, scorer.version)
+            return cls(None, None, scorer.name, scorer.version)
+        writer_id = default_writer_id()
+        journal = JournalWriter.from_settings(monitoring, writer_id).start()
+        ingest = IngestSupervisor(monitoring, settings.pseudonymisation_secret, writer_id).start()
+        return cls(journal, ingest, scorer.name, scorer.version, monitoring)
 
     @property
     def enabled(self) -> bool:
-        return self.logger is not None
+        return self.journal is not None
 
-    def note_batch(
-        self, inputs: Sequence[Mapping[str, Any]], answers: Sequence[Any], inference_ms: float
-    ) -> None:
-        """Keep a merged batch's answers until each request's middleware claims its own (by answer id).
+    def note_batch(self, answers: Iterable[Any], inference_ms: float) -> None:
+        """Keep a merged batch's inference time until each request's middleware claims its answers.
 
         Adaptive batching scores several requests in one call, outside their tasks: the id of each answer
         is what links it back to the request whose response carries it.
         """
-        if self.logger is None:
+        if self.journal is None:
             return
-        for record, answer in zip(inputs, answers, strict=True):
-            self._pending[answer.request_id] = Scored(record, answer, inference_ms)
+        for answer in answers:
+            self._pending[answer.request_id] = inference_ms
         while len(self._pending) > MAX_PENDING_ANSWERS:
             del self._pending[next(iter(self._pending))]
 
-    def submit(self, exchange: Exchange, status: int) -> None:
-        """Submit the exchange's records; never raises (a monitoring bug must not fail the request)."""
+    def refusing(self) -> bool:
+        """Whether to answer 503 at once: the journal failed a moment ago and the policy is to refuse."""
+        return self.journal is not None and self.journal.refusing()
+
+    def refuse_unrecordable(self) -> list[dict]:
+        self.journal.refused += 1  # type: ignore[union-attr]
+        return _unavailable(self.journal.stats().error or "journal unavailable")  # type: ignore[union-attr]
+
+    def release(self, exchange: Exchange) -> list[dict]:
+        """Journal the exchange's entry; the messages to send: the held answer, or a 503 when a decision
+        could not be recorded and the policy is to refuse."""
+        status = exchange.status or 500
+        entry = self.entry(exchange, status, elapsed_ms(exchange.started))
+        exchange.recorded = True
         try:
-            for record in self.records(exchange, status, elapsed_ms(exchange.started)):
-                self.logger.submit(record)  # type: ignore[union-attr]
+            self.journal.record(entry)  # type: ignore[union-attr]
+        except JournalUnavailable as error:
+            if status < 400 and self.journal.policy == "refuse":  # type: ignore[union-attr]
+                self.journal.refused += 1  # type: ignore[union-attr]
+                return _unavailable(str(error))
+            self.journal.unrecorded += 1  # type: ignore[union-attr]
+        return exchange.released(entry.request_id)
+
+    def record_unanswered(self, exchange: Exchange, status: int) -> None:
+        """Journal a request that ended without an answer (client gone, timeout, crash); never raises."""
+        exchange.recorded = True
+        try:
+            self.journal.record(self.entry(exchange, status, elapsed_ms(exchange.started)))  # type: ignore[union-attr]
+        except JournalUnavailable:
+            self.journal.unrecorded += 1  # type: ignore[union-attr]
         except Exception:
-            logger.exception("could not build the request record", extra={"endpoint": exchange.endpoint})
+            logger.exception("could not record the request", extra={"endpoint": exchange.endpoint})
 
-    def records(
-        self, exchange: Exchange, status: int, latency_ms: float
-    ) -> list[RequestRecord | AnsweredApplication]:
-        """One record per scored application of a successful request, else one for the whole request.
+    def entry(self, exchange: Exchange, status: int, latency_ms: float) -> JournalEntry:
+        """The journal entry of a request: its answers' figures and its body as received."""
+        answers = self._answers(exchange) if error_kind(status) is None else []
+        single = exchange.endpoint != BATCH_ENDPOINT and len(answers) == 1
+        body = exchange.request_body() if answers or exchange.endpoint != BATCH_ENDPOINT else None
+        return JournalEntry(
+            exchange.endpoint, self.model_name, self.model_version, status, error_kind(status), latency_ms,
+            time.time(), answers[0].request_id if single else new_request_id(), answers, body,
+        )  # fmt: skip
 
-        An answered single application goes as its raw body, completed by the logger process (cheaper here).
-        """
-        kind = error_kind(status)
-        scored = exchange.scored
-        if kind is None and exchange.endpoint == "score_batch":
-            scored = self._claim_batch(exchange)
-        if kind is not None or not scored:
-            return [self._refused(exchange, status, kind, latency_ms)]
-        body = exchange.request_body() if exchange.endpoint != "score_batch" else None
-        if body is not None:
-            return [_answered_application(exchange.endpoint, scored[0], status, latency_ms, body)]
-        request_id = scored[0].answer.request_id if len(scored) == 1 else uuid.uuid4().hex
-        return [self._answered(exchange.endpoint, item, status, latency_ms, request_id) for item in scored]
-
-    def _claim_batch(self, exchange: Exchange) -> list[Scored]:
-        answers = json.loads(b"".join(exchange.response_chunks))
-        return [self._pending.pop(answer["request_id"], None) or _unclaimed(answer) for answer in answers]
-
-    def _answered(self, endpoint: str, item: Scored, status: int, latency_ms: float, request_id: str):
-        answer = item.answer
-        return RequestRecord(
-            endpoint=endpoint,
-            model_name=answer.model_name,
-            model_version=answer.model_version,
-            status=status,
-            latency_ms=latency_ms,
-            inputs=item.inputs,  # type: ignore[arg-type]
-            probability=answer.probability,
-            decision=answer.decision,
-            threshold=answer.threshold,
-            inference_ms=item.inference_ms,
-            client_ref=_client_ref(answer.client_reference, self.key),
-            request_id=request_id,
-        )
-
-    def _refused(self, exchange: Exchange, status: int, kind: str | None, latency_ms: float) -> RequestRecord:
-        inputs, client_ref = self._rejected_inputs(exchange)
-        return RequestRecord(
-            endpoint=exchange.endpoint,
-            model_name=self.model_name,
-            model_version=self.model_version,
-            status=status,
-            latency_ms=latency_ms,
-            inputs=inputs,
-            error_kind=kind,  # type: ignore[arg-type]
-            client_ref=client_ref,
-        )
-
-    def _rejected_inputs(self, exchange: Exchange) -> tuple[dict[str, Any] | None, str | None]:
-        """What a refused single application asked (for the data-quality panel), without id or target."""
-        if exchange.scored:  # scored, then failed (e.g. while answering): the validated inputs
-            item = exchange.scored[0]
-            return dict(item.inputs or {}), _client_ref(item.answer.client_reference, self.key)
-        if exchange.endpoint == "score_batch":
-            return None, None
-        application = _rejected_application(exchange.request_json())
-        if application is None:
-            return None, None
-        inputs = {k: _json_safe(v) for k, v in application.items() if k not in (ID_COLUMN, TARGET_COLUMN)}
-        return inputs, _client_ref(application.get(ID_COLUMN), self.key)
+    def _answers(self, exchange: Exchange) -> list[Answer]:
+        if exchange.endpoint != BATCH_ENDPOINT:
+            a = exchange.answer
+            return [] if a is None else [Answer(a.request_id, a.probability, a.decision, a.threshold,
+                                                exchange.inference_ms)]  # fmt: skip
+        pending = self._pending
+        return [Answer(a["request_id"], a["probability"], a["decision"], a["threshold"],
+                       pending.pop(a["request_id"], None)) for a in exchange.response_json()]  # fmt: skip
 
     def health(self) -> dict[str, Any]:
-        """The logger's counters in this worker (JSON of GET /monitoring/health)."""
-        stats = self.logger.stats().as_dict() if self.logger is not None else {}
-        return {"enabled": self.enabled, "pid": os.getpid(), **stats}
+        """This worker's journal, the host's journal lag and ingest (JSON of GET /monitoring/health)."""
+        if self.journal is None or self.settings is None:
+            return {"enabled": False, "pid": os.getpid()}
+        writer, lag = self.journal.stats(), journal_lag(self.settings.journal_path)
+        supervisor = self.ingest
+        ingest = read_status(self.settings.journal_path) | {
+            "process_running": supervisor.running,  # type: ignore[union-attr]
+            "process_restarts": supervisor.restarts,  # type: ignore[union-attr]
+        }
+        return {"enabled": True, "pid": os.getpid(), "journal": writer.as_dict(), "lag": lag.as_dict(),
+                "ingest": ingest, "alerts": self.alerts(writer.as_dict(), lag.lag_seconds)}  # fmt: skip
 
-    def close(self, timeout: float = 20.0) -> bool:
-        """Write every queued record and the open profiles (worker shutdown); True when all was written."""
-        if self.logger is None:
+    def alerts(self, writer: Mapping[str, Any], lag_seconds: float) -> list[str]:
+        """Why the recording needs a look, one sentence each."""
+        reasons = [] if writer["available"] else [f"decision log unavailable: {writer['error']}"]
+        if writer["unrecorded"]:
+            reasons.append(f"{writer['unrecorded']} answered request(s) without a record (policy count)")
+        if writer["refused"]:
+            reasons.append(f"{writer['refused']} decision(s) refused: the journal could not record them")
+        limit = self.settings.journal_lag_alert_s  # type: ignore[union-attr]
+        if lag_seconds > limit:
+            reasons.append(f"journal lag {lag_seconds:.0f} s > {limit:.0f} s: the ingest is behind")
+        return reasons
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Seal this worker's journal, then let its ingest process store what is left; True when done."""
+        if self.journal is None:
             return True
-        return self.logger.close(timeout)
-
-
-def _answered_application(
-    endpoint: str, item: Scored, status: int, latency_ms: float, body: bytes
-) -> AnsweredApplication:
-    answer = item.answer
-    return AnsweredApplication(
-        endpoint,
-        answer.model_name,
-        answer.model_version,
-        status,
-        latency_ms,
-        item.inference_ms,  # type: ignore[arg-type]
-        answer.probability,
-        answer.decision,
-        answer.threshold,
-        answer.request_id,
-        time.time(),
-        body,
-    )
-
-
-class _Answer:
-    """A batch answer read back from the response body (its scores were not found among the pending)."""
-
-    def __init__(self, fields: Mapping[str, Any]) -> None:
-        self.__dict__.update(fields)
-
-
-def _unclaimed(answer: Mapping[str, Any]) -> Scored:
-    logger.warning("batch answer without its pending scores", extra={"request_id": answer.get("request_id")})
-    return Scored(None, _Answer(answer), None)
+        self.journal.close()
+        return self.ingest.close(timeout)  # type: ignore[union-attr]
 
 
 def current_request_log() -> RequestLog | None:
@@ -322,12 +269,11 @@ def current_request_log() -> RequestLog | None:
 
 
 class RequestLogMiddleware:
-    """Outermost ASGI layer of the API routes: times each request and submits its record(s) once it ends.
+    """Outermost ASGI layer of the API routes: journals each request before its answer leaves.
 
     Being outermost it sees every answer, including the 401, 413 and 4xx produced by the guards and by
     BentoML's validation; the API methods add the scores (``note_scored``, ``RequestLog.note_batch``).
-    Records are submitted after the response is sent and written by the worker's logger process. It also
-    answers GET /monitoring/health with the logger's counters (open, like the probes: no client data).
+    It also answers GET /monitoring/health (open, like the probes: no client data).
     """
 
     def __init__(self, app: ASGIApp, request_log: Callable[[], RequestLog | None] = current_request_log):
@@ -348,7 +294,13 @@ class RequestLogMiddleware:
             if scope["type"] == "http" and scope["path"] == HEALTH_PATH and scope["method"] == "GET":
                 return await self._health(send)
             return await self.app(scope, receive, send)
-        exchange = Exchange(endpoint)  # type: ignore[arg-type]
+        if log.refusing():  # no decision without its record: refused before any scoring
+            for message in log.refuse_unrecordable():
+                await send(message)
+            return
+        await self._recorded(log, Exchange(endpoint), scope, receive, send)  # type: ignore[arg-type]
+
+    async def _recorded(self, log: RequestLog, exchange: Exchange, scope: dict, receive, send) -> None:
         token = _exchange.set(exchange)
 
         async def receive_kept() -> dict:
@@ -357,13 +309,15 @@ class RequestLogMiddleware:
                 exchange.keep_request(message)
             return message
 
-        async def send_kept(message: dict) -> None:
-            exchange.keep_response(message)
-            await send(message)
+        async def send_held(message: dict) -> None:
+            if exchange.hold(message):
+                return
+            for released in log.release(exchange):
+                await send(released)
 
         status = None
         try:
-            await self.app(scope, receive_kept, send_kept)
+            await self.app(scope, receive_kept, send_held)
         except asyncio.CancelledError:
             status = 504  # BentoML's timeout cancelled the request before it answered
             raise
@@ -372,8 +326,8 @@ class RequestLogMiddleware:
             raise
         finally:
             _exchange.reset(token)
-            # No answer and no error: the client went away before the request was served.
-            log.submit(exchange, exchange.status or status or 499)
+            if not exchange.recorded:  # no answer: the client went away, or the request failed
+                log.record_unanswered(exchange, status or 499)
 
     async def _health(self, send: Callable) -> None:
         log = self._log()

@@ -1,13 +1,11 @@
-"""Entry point of a worker's request-logger process: signals and CPU priority set before anything is imported.
+"""Entry point of an ingest process: signals and CPU priority set before anything heavy is imported.
 
-At a service's shutdown the process manager (circus) sends SIGTERM to the worker's children as well,
-possibly while this process is still importing whylogs and pandas (about two seconds): ignoring the
-signals keeps it alive until the worker has handed over its last records and says stop. The worker
-starts it with these signals blocked, so one sent before this code runs waits, and is then ignored.
-
-The priority is per thread on Linux and inherited only by threads started later: lowered after the
-imports, it left the threads they start (OpenBLAS, pyarrow's jemalloc) and the seconds of importing at
-the worker's priority, competing with the requests of a server that had just started.
+Each API worker starts one (``python -m credit_scoring.recording.ingest_process``); they take turns on a
+host-wide lock, so one ingests while the others wait to take over the moment it dies. At a service's
+shutdown the process manager (circus) signals the worker's children too, possibly while this process is
+still importing: ignoring SIGINT and SIGTERM keeps it alive until its worker says stop (a line on stdin,
+or its end when the worker is gone). The priority is per thread on Linux and inherited only by threads
+started later, so it is lowered before the imports (pyarrow's and OpenBLAS's threads included).
 """
 
 import json
@@ -16,7 +14,8 @@ import os
 import signal
 
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
-SETTINGS_VARIABLE = "CREDIT_LOGGER_PROCESS_SETTINGS"  # the worker's MonitoringSettings, as JSON
+SETTINGS_VARIABLE = "CREDIT_INGEST_SETTINGS"  # the worker's MonitoringSettings, as JSON
+KEY_VARIABLE = "CREDIT_INGEST_KEY"  # the worker's pseudonymisation key
 
 
 def lower_priority(priority: str) -> None:
@@ -42,7 +41,7 @@ def run() -> None:
         signal.signal(stop_signal, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     lower_priority(configured_priority())
-    from credit_scoring.monitoring.logger_process import app
+    from credit_scoring.recording.ingest_service import app
 
     app()  # exits the process with the command's code
 

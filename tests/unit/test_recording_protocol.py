@@ -1,25 +1,28 @@
-"""Request records: typed fields, pseudonymised client references, and no raw client id ever stored."""
+"""Recorded requests: typed fields, pseudonymised client references, and no raw client id ever stored."""
 
 from __future__ import annotations
 
 import json
-import pickle
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
-from credit_scoring.monitoring.records import (
-    AnsweredApplication,
+from credit_scoring.recording.decode import decode_entries
+from credit_scoring.recording.journal import iter_frames
+from credit_scoring.recording.protocol import (
+    Answer,
+    JournalEntry,
     RequestRecord,
-    complete_record,
     pseudonymise,
     storable_inputs,
 )
-from credit_scoring.monitoring.store import open_store
+from credit_scoring.recording.store import ParquetStore
 from credit_scoring.schema import example_application
+from credit_scoring.settings import MonitoringSettings
 from credit_scoring.validation import Application, application_to_record
+from tests.support.recording import write_records
 
 RAW_ID = 100002
 
@@ -79,50 +82,42 @@ def test_storable_inputs_turns_nan_into_none() -> None:
 
 
 def test_no_raw_client_id_anywhere_in_the_stored_row(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'requests.db'}")
-    store.write([_record()])
-    row = store.read().iloc[0]
+    store = ParquetStore(tmp_path / "store")
+    write_records(store, [_record()])
+    row = store.records().iloc[0]
     assert all(str(RAW_ID) not in str(value) for value in row.to_dict().values())
     assert row["client_ref"] == pseudonymise(RAW_ID, "test-key")
-    assert "SK_ID_CURR" not in row["inputs"]
-    store.close()
-    raw_bytes = b"".join(path.read_bytes() for path in tmp_path.glob("requests.db*"))
+    assert "SK_ID_CURR" not in row and "TARGET" not in row
+    raw_bytes = b"".join(path.read_bytes() for path in (tmp_path / "store").rglob("*.parquet"))
     assert str(RAW_ID).encode() not in raw_bytes
 
 
-def test_a_record_travels_to_the_logger_process_unchanged() -> None:
-    record = _record()
-    back = pickle.loads(pickle.dumps([record, record], protocol=pickle.HIGHEST_PROTOCOL))
-    assert back == [record, record] and back[0].timestamp == record.timestamp
-    assert back[0].timestamp.tzinfo is UTC and back[0].request_id == record.request_id
+def _answered(body: dict, timestamp: float = 1_790_000_000.25) -> JournalEntry:
+    answer = Answer("answer-1", 0.12, "grant", 0.35, 0.3)
+    return JournalEntry("score", "credit-scoring", "3", 200, None, 4.2, timestamp, "answer-1", [answer],
+                        json.dumps(body).encode())  # fmt: skip
 
 
-def _answered(body: dict, timestamp: float = 1_790_000_000.25) -> AnsweredApplication:
-    return AnsweredApplication(
-        "score", "credit-scoring", "3", 200, 4.2, 0.3, 0.12, "grant", 0.35, "answer-1", timestamp,
-        json.dumps(body).encode(),
-    )  # fmt: skip
-
-
-def test_an_answered_application_is_completed_as_the_api_validated_it() -> None:
+def test_an_answered_application_is_stored_as_the_api_validated_it() -> None:
     # A whole number sent as 2.0 and an id: stored as the validated int, the id only as its pseudonym.
     sent = example_application() | {"CNT_CHILDREN": 2.0, "SK_ID_CURR": RAW_ID, "TARGET": 1}
-    answered = pickle.loads(pickle.dumps(_answered({"application": sent, "top": 3})))
-    record = complete_record(answered, b"test-key")
+    entry = JournalEntry.decode(next(iter_frames(_answered({"application": sent, "top": 3}).encode()))[1])
+    row = decode_entries([entry], b"test-key").to_pylist()[0]
     expected = application_to_record(Application.model_validate_json(json.dumps(sent)))
-    assert record.inputs == expected and type(record.inputs["CNT_CHILDREN"]) is int
-    assert record.client_ref == pseudonymise(RAW_ID, "test-key")
-    assert (record.probability, record.decision, record.threshold) == (0.12, "grant", 0.35)
-    assert (record.request_id, record.latency_ms, record.inference_ms) == ("answer-1", 4.2, 0.3)
-    assert record.timestamp == datetime(2026, 9, 21, 14, 13, 20, 250000, tzinfo=UTC)
-    assert str(RAW_ID) not in json.dumps(record.to_dict(), default=str)
+    assert {name: row[name] for name in expected} == expected and type(row["CNT_CHILDREN"]) is int
+    assert row["client_ref"] == pseudonymise(RAW_ID, "test-key")
+    assert (row["probability"], row["decision"], row["threshold"]) == (0.12, "grant", 0.35)
+    assert row["request_id"] == "answer-1"  # latencies are stored as float32
+    assert (row["latency_ms"], row["inference_ms"]) == (pytest.approx(4.2), pytest.approx(0.3))
+    assert row["timestamp"] == datetime(2026, 9, 21, 14, 13, 20, 250000, tzinfo=UTC)
+    assert str(RAW_ID) not in json.dumps(row, default=str)
 
 
 def test_an_answered_body_that_no_longer_validates_still_leaves_its_record() -> None:
-    record = complete_record(_answered({"application": {"AMT_INCOME_TOTAL": -1}}), b"test-key")
-    assert record.inputs is None and record.client_ref is None and record.status == 200
+    row = decode_entries([_answered({"application": {"AMT_INCOME_TOTAL": -1}})], b"test-key").to_pylist()[0]
+    assert row["AMT_INCOME_TOTAL"] is None and row["client_ref"] is None and row["status"] == 200
 
 
-def test_a_complete_record_passes_through() -> None:
-    record = _record()
-    assert complete_record(record, b"test-key") is record
+def test_store_location_never_shows_a_password() -> None:
+    settings = MonitoringSettings(request_store_url="postgresql://monitor:s3cret@db.example/credit")
+    assert settings.store_location == "postgresql://monitor:***@db.example/credit"

@@ -1,0 +1,1 @@
+"""Decision recording: the write-ahead journal, its checkpointed ingest, the production store, the export."""

@@ -1,0 +1,236 @@
+"""Journal entries to stored rows: request bodies validated again (in columns), client ids pseudonymised.
+
+An answered single application's body is parsed for a whole batch at once by Arrow's JSON reader into
+typed columns (a category is text, an integer column must hold whole numbers), then the schema's
+rules are checked on whole columns (ranges, levels, missing values). Those bodies passed the API's
+validation already, so for them this yields what the API's pydantic model did (tests compare both); a
+batch the reader refuses (an unusual body, e.g. a client id sent as text) is validated body by body by the
+API's own model instead. Refused requests keep what they asked as JSON.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from credit_scoring.recording.protocol import (
+    INPUT_FIELDS,
+    STORED_SCHEMA,
+    Answer,
+    JournalEntry,
+    pseudonymise,
+)
+from credit_scoring.schema import APPLICATION_COLUMNS, ID_COLUMN, TARGET_COLUMN, ColumnSpec
+from credit_scoring.validation import Application, application_from_json_body, application_to_record
+
+BATCH_ENDPOINT = "score_batch"
+# Integers are read as float64 and cast back (a whole number sent as 2.0 is an integer to the API too).
+_PARSED = pa.struct(
+    [pa.field(f.name, pa.float64() if f.type == pa.int64() else f.type) for f in INPUT_FIELDS]
+    + [pa.field(ID_COLUMN, pa.int64())]
+)
+_PARSE = pj.ParseOptions(
+    explicit_schema=pa.schema([pa.field("application", _PARSED)]), unexpected_field_behavior="ignore"
+)
+_READ = pj.ReadOptions(use_threads=False, block_size=1 << 26)
+
+
+class _BatchBody(BaseModel):
+    """A /score_batch body as the API validated it (its answers say it was valid)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    applications: list[Application]  # type: ignore[valid-type]
+
+
+Row = tuple[JournalEntry, int, Answer | None]  # an entry, the application's position, its answer
+
+
+def decode_entries(entries: Sequence[JournalEntry], key: bytes) -> pa.Table:
+    """The stored rows of journal entries (one per answered application, else one per request)."""
+    singles = [e for e in entries if _answered(e) and e.endpoint != BATCH_ENDPOINT and e.body is not None]
+    batches = [e for e in entries if _answered(e) and e.endpoint == BATCH_ENDPOINT and e.body is not None]
+    chosen = {id(e) for e in singles} | {id(e) for e in batches}
+    others = [e for e in entries if id(e) not in chosen]
+    tables = [_singles(singles, key), _batches(batches, key), _refused(others, key)]
+    return pa.concat_tables([t for t in tables if t.num_rows] or [STORED_SCHEMA.empty_table()])
+
+
+def _answered(entry: JournalEntry) -> bool:
+    return entry.status < 400 and entry.error_kind is None and bool(entry.answers)
+
+
+def _singles(entries: Sequence[JournalEntry], key: bytes) -> pa.Table:
+    inputs, ids = parse_applications([e.body for e in entries])  # type: ignore[misc]
+    rows: list[Row] = [(e, 0, e.answers[0]) for e in entries]
+    return _table(rows, inputs, _client_refs(ids, key))
+
+
+def parse_applications(bodies: Sequence[bytes]) -> tuple[dict[str, pa.Array], list[Any]]:
+    """Input columns and raw client ids of single-application bodies (all at once; else one by one)."""
+    if not bodies:
+        return {}, []
+    try:
+        return _parse_in_columns(bodies)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return _columns_of(_validated(body) for body in bodies)
+
+
+def _parse_in_columns(bodies: Sequence[bytes]) -> tuple[dict[str, pa.Array], list[Any]]:
+    # A raw newline can only be whitespace in valid JSON (inside a string it is escaped): one body a line.
+    lines = b"\n".join(body.replace(b"\n", b" ").replace(b"\r", b" ") for body in bodies)
+    table = pj.read_json(io.BytesIO(lines), read_options=_READ, parse_options=_PARSE)
+    applications = table.column("application").combine_chunks()
+    if table.num_rows != len(bodies) or applications.null_count:
+        raise pa.ArrowInvalid("not one application per body")
+    columns = {f.name: pc.cast(applications.field(f.name), f.type, safe=True) for f in INPUT_FIELDS}
+    if not pc.all(_rules_kept(columns)).as_py():  # cannot happen for answered bodies: checked anyway
+        raise pa.ArrowInvalid("a value breaks the schema's rules")
+    return columns, applications.field(ID_COLUMN).to_pylist()
+
+
+def _rules_kept(columns: Mapping[str, pa.Array]) -> pa.Array:
+    """Per row, whether every value keeps its column's rule (missing only where allowed; range, levels)."""
+    kept = pa.array([True] * len(next(iter(columns.values()))))
+    for spec in APPLICATION_COLUMNS:
+        column = columns[spec.name]
+        kept = pc.and_(kept, pc.if_else(pc.is_null(column), spec.nullable, _rule(spec, column)))
+    return kept
+
+
+def _rule(spec: ColumnSpec, column: pa.Array) -> pa.Array:
+    if spec.kind == "category":
+        return pc.is_in(column, value_set=pa.array(spec.levels))
+    inside = pa.array([True] * len(column))
+    if spec.minimum is not None:
+        inside = pc.and_(inside, pc.greater_equal(column, spec.minimum))
+    if spec.maximum is not None:
+        inside = pc.and_(inside, pc.less_equal(column, spec.maximum))
+    special = pc.is_in(column, value_set=pa.array(spec.special_values, column.type))
+    return pc.or_(inside, special)
+
+
+def _validated(body: bytes) -> BaseModel | None:
+    try:
+        return application_from_json_body(body)
+    except ValidationError:  # cannot happen for an answered body; the answer is still recorded
+        return None
+
+
+def _columns_of(applications: Iterable[BaseModel | None]) -> tuple[dict[str, pa.Array], list[Any]]:
+    found = list(applications)
+    records = [application_to_record(a) if a is not None else {} for a in found]
+    columns = {f.name: pa.array([r.get(f.name) for r in records], f.type) for f in INPUT_FIELDS}
+    return columns, [getattr(a, ID_COLUMN, None) for a in found]
+
+
+def _batches(entries: Sequence[JournalEntry], key: bytes) -> pa.Table:
+    rows: list[Row] = []
+    applications: list[BaseModel | None] = []
+    for entry in entries:
+        found = _batch_applications(entry.body, len(entry.answers))  # type: ignore[arg-type]
+        rows += [(entry, item, answer) for item, answer in enumerate(entry.answers)]
+        applications += found
+    inputs, ids = _columns_of(applications)
+    return _table(rows, inputs, _client_refs(ids, key))
+
+
+def _batch_applications(body: bytes, answers: int) -> list[BaseModel | None]:
+    try:
+        found: list[BaseModel | None] = list(_BatchBody.model_validate_json(body).applications)
+    except ValidationError:
+        found = []
+    return found if len(found) == answers else [None] * answers
+
+
+def _refused(entries: Sequence[JournalEntry], key: bytes) -> pa.Table:
+    """One row per request: what a refused single application asked, as JSON, and its pseudonymised id."""
+    rows: list[Row] = [(e, 0, None) for e in entries]
+    asked = [_asked(e) for e in entries]
+    refs = _client_refs([a.get(ID_COLUMN) if a else None for a in asked], key)
+    rejected = [_rejected_json(a) for a in asked]
+    return _table(rows, {}, refs, rejected)
+
+
+def _asked(entry: JournalEntry) -> Mapping[str, Any] | None:
+    if entry.endpoint == BATCH_ENDPOINT or entry.body is None:
+        return None
+    try:
+        body = orjson.loads(entry.body)
+    except orjson.JSONDecodeError:
+        return None
+    application = body.get("application") if isinstance(body, dict) else None
+    return application if isinstance(application, dict) else None
+
+
+def _rejected_json(application: Mapping[str, Any] | None) -> str | None:
+    if application is None:
+        return None
+    kept = {k: _finite(v) for k, v in application.items() if k not in (ID_COLUMN, TARGET_COLUMN)}
+    return orjson.dumps(kept).decode()
+
+
+def _finite(value: Any) -> Any:
+    # Stored as strict JSON: an infinite number a client sent is kept as missing.
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _client_refs(ids: Sequence[Any], key: bytes) -> list[str | None]:
+    return [_client_ref(i, key) for i in ids]
+
+
+def _client_ref(client_id: Any, key: bytes) -> str | None:
+    if isinstance(client_id, bool) or not isinstance(client_id, int | float | str):
+        return None
+    try:
+        return pseudonymise(client_id, key)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _table(
+    rows: Sequence[Row],
+    inputs: Mapping[str, pa.Array],
+    client_refs: Sequence[str | None],
+    rejected: Sequence[str | None] | None = None,
+) -> pa.Table:
+    """Rows in the stored schema: the request's and answer's figures, then the input columns."""
+    n = len(rows)
+    columns: dict[str, Any] = {
+        "request_id": [e.request_id for e, _, _ in rows],  # a batch's applications share their request's
+        "item": [item for _, item, _ in rows],
+        "timestamp": [round(e.timestamp * 1e6) for e, _, _ in rows],
+        "endpoint": [e.endpoint for e, _, _ in rows],
+        "model_name": [e.model_name for e, _, _ in rows],
+        "model_version": [e.model_version for e, _, _ in rows],
+        "client_ref": client_refs,
+        "probability": [a.probability if a else None for _, _, a in rows],
+        "decision": [a.decision if a else None for _, _, a in rows],
+        "threshold": [a.threshold if a else None for _, _, a in rows],
+        "latency_ms": [e.latency_ms for e, _, _ in rows],
+        "inference_ms": [a.inference_ms if a else None for _, _, a in rows],
+        "status": [e.status for e, _, _ in rows],
+        "error_kind": [e.error_kind for e, _, _ in rows],
+        "simulated": [e.simulated for e, _, _ in rows],
+        "rejected_inputs": rejected if rejected is not None else [None] * n,
+    }  # fmt: skip
+    arrays = [
+        inputs[f.name] if f.name in inputs else _array(columns.get(f.name), f.type, n) for f in STORED_SCHEMA
+    ]
+    return pa.Table.from_arrays(arrays, schema=STORED_SCHEMA)
+
+
+def _array(values: Sequence[Any] | None, kind: pa.DataType, n: int) -> pa.Array:
+    if values is None:
+        return pa.nulls(n, kind)
+    if pa.types.is_timestamp(kind):
+        return pa.array(values, pa.int64()).cast(kind)
+    return pa.array(values, kind)
