@@ -48,7 +48,7 @@ def _broken_values(spec: ColumnSpec) -> list[Any]:
         return [*values, spec.levels[0], spec.levels[0].lower(), 3, ""]
     for bound in (b for b in (spec.minimum, spec.maximum) if b is not None):
         values += [bound, bound - 1, bound + 1, bound - 0.5, float(bound), int(bound)]
-    return [*values, *spec.special_values, 2**70, 1.5]
+    return [*values, *spec.special_values, 2**70, 10**400, 1.5]  # 10**400: beyond any float
 
 
 def test_both_models_agree_on_synthetic_rows_as_dicts_and_as_json(synthetic_rows: list[dict]) -> None:
