@@ -93,3 +93,15 @@ def test_ordinary_applications_never_reach_the_rule_checked_model(
         Application.model_validate_json(json.dumps(as_sent))
     with pytest.raises(_Reached):
         Application.model_validate(example_application() | {"CNT_CHILDREN": 2.0})
+
+
+@pytest.mark.parametrize("field", ["SK_ID_CURR", "TARGET"])
+def test_client_id_and_target_are_whole_numbers_never_text_or_booleans(field: str) -> None:
+    for refused in ("7", True, 7.5):
+        body = json.dumps(example_application() | {field: refused})
+        assert _outcome(Application, body)[0] == "refused", refused
+    for accepted, value in ((7, 7), (7.0, 7), (None, None)):  # 7.0 is a JSON Schema "integer" too
+        body = json.dumps(example_application() | {field: accepted})
+        assert getattr(Application.model_validate_json(body), field) == value
+    schema = Application.model_json_schema()["properties"]["SK_ID_CURR"]["anyOf"][0]
+    assert schema == {"type": "integer", "minimum": 0}  # the bound stays in the published schema
