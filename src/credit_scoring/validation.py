@@ -193,6 +193,22 @@ class _ApplicationBody(BaseModel):
     application: Application  # type: ignore[valid-type]
 
 
+class _BatchBody(BaseModel):
+    """A JSON body carrying applications under ``applications`` (POST /score_batch)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    applications: list[Application]  # type: ignore[valid-type]
+
+
+def applications_from_json_body(body: bytes) -> list[BaseModel]:
+    """The validated applications of a batch JSON body, as the API's model validates them (JSON mode).
+
+    Raises ``pydantic.ValidationError`` when the body holds no valid batch.
+    """
+    return _BatchBody.model_validate_json(body).applications
+
+
 def application_from_json_body(body: bytes) -> BaseModel:
     """The validated application of a single-application JSON body, as the API validated it (JSON mode).
 
