@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
@@ -20,7 +21,7 @@ from credit_scoring.monitoring.logger_process import (
     ProcessRequestLogger,
     pseudonymisation_key,
 )
-from credit_scoring.monitoring.records import RequestRecord
+from credit_scoring.monitoring.records import AnsweredBatch, RequestRecord
 from credit_scoring.monitoring.store import open_store
 from credit_scoring.monitoring.window_profiles import list_window_files
 from credit_scoring.schema import example_application
@@ -73,6 +74,22 @@ def test_records_from_many_threads_are_stored_and_profiled_by_the_child(settings
     assert (stats.submitted, stats.written, stats.profiled, stats.dropped) == (600, 600, 600, 0)
     assert not stats.running and stored(settings) == 600
     assert {f.worker for f in list_window_files(settings.profiles_path)} == {"w7"}
+
+
+def test_an_answered_batch_counts_and_is_stored_as_one_record_per_application(
+    settings: MonitoringSettings,
+) -> None:
+    body = json.dumps({"applications": [example_application()] * 3}).encode()
+    batch = AnsweredBatch(
+        "score_batch", "credit-scoring", "1", 200, 5.0, 1.0, [0.1, 0.2, 0.9], ["grant", "grant", "refuse"],
+        0.5, "batch-1", time.time(), body,
+    )  # fmt: skip
+    request_logger = ProcessRequestLogger(settings).start()
+    assert request_logger.submit(batch) and request_logger.submit(_record(1))
+    assert request_logger.stats().submitted == 4  # counted in applications, as the child writes them
+    assert request_logger.flush(timeout=60) and request_logger.close(timeout=60)
+    stats = request_logger.stats()
+    assert (stats.submitted, stats.written, stats.dropped) == (4, 4, 0) and stored(settings) == 4
 
 
 def test_the_child_ignores_sigterm_and_stops_when_the_worker_says_so(settings: MonitoringSettings) -> None:

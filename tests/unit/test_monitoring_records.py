@@ -12,9 +12,12 @@ from pydantic import SecretStr
 
 from credit_scoring.monitoring.records import (
     AnsweredApplication,
+    AnsweredBatch,
     RequestRecord,
     complete_record,
+    complete_records,
     pseudonymise,
+    records_in,
     storable_inputs,
 )
 from credit_scoring.monitoring.store import open_store
@@ -126,3 +129,37 @@ def test_an_answered_body_that_no_longer_validates_still_leaves_its_record() -> 
 def test_a_complete_record_passes_through() -> None:
     record = _record()
     assert complete_record(record, b"test-key") is record
+    assert complete_records(record, b"test-key") == [record] and records_in(record) == 1
+
+
+def _answered_batch(applications: list[dict]) -> AnsweredBatch:
+    count, body = len(applications), json.dumps({"applications": applications}).encode()
+    return AnsweredBatch(
+        "score_batch", "credit-scoring", "3", 200, 9.5, 1.5, [0.1 * (i + 1) for i in range(count)],
+        ["grant"] * count, 0.35, "batch-1", 1_790_000_000.25, body,
+    )  # fmt: skip
+
+
+def test_an_answered_batch_becomes_one_record_per_application_as_the_api_validated_them() -> None:
+    sent = [
+        example_application() | {"CNT_CHILDREN": 2.0, "SK_ID_CURR": RAW_ID, "TARGET": 1},
+        example_application() | {"SK_ID_CURR": None, "EXT_SOURCE_1": float("nan")},  # NaN: missing
+    ]
+    answered = pickle.loads(pickle.dumps(_answered_batch(sent)))
+    records = complete_records(answered, b"test-key")
+    assert records_in(answered) == len(records) == 2
+    expected = [application_to_record(Application.model_validate_json(json.dumps(a))) for a in sent]
+    assert [r.inputs for r in records] == expected and type(records[0].inputs["CNT_CHILDREN"]) is int
+    assert records[1].inputs["EXT_SOURCE_1"] is None
+    assert [r.client_ref for r in records] == [pseudonymise(RAW_ID, "test-key"), None]
+    assert [r.probability for r in records] == [0.1, 0.2] and {r.request_id for r in records} == {"batch-1"}
+    assert {(r.endpoint, r.status, r.threshold, r.latency_ms, r.inference_ms) for r in records} == {
+        ("score_batch", 200, 0.35, 9.5, 1.5)
+    }
+    assert records[0].timestamp == datetime(2026, 9, 21, 14, 13, 20, 250000, tzinfo=UTC)
+
+
+def test_an_answered_batch_whose_body_no_longer_validates_still_leaves_its_records() -> None:
+    records = complete_records(_answered_batch([{"AMT_INCOME_TOTAL": -1}, {}]), b"test-key")
+    assert [(r.inputs, r.client_ref) for r in records] == [(None, None), (None, None)]
+    assert [r.probability for r in records] == [0.1, 0.2]

@@ -7,8 +7,8 @@ CPU priority (``CREDIT_MONITORING_PRIORITY``), which runs the :class:`RequestLog
 get the cores first and the records wait in bounded queues (full: dropped and counted) until it eases.
 
 Protocol on the child's pipes. The worker writes pickled messages to its stdin: ``("records", [...])``
-(records, or answered applications the child completes: ``AnsweredApplication``), ``("flush", marker_id,
-profiles)``, ``("stop",)``; end of stdin (the worker died) is a stop too. The
+(records, or answered requests the child completes: ``AnsweredApplication``, ``AnsweredBatch``),
+``("flush", marker_id, profiles)``, ``("stop",)``; end of stdin (the worker died) is a stop too. The
 child answers JSON lines on its stdout: ``{"stats": {...}}`` twice a second and after every control
 message, ``{"flushed": marker_id}``, ``{"stopped": true}``. It ignores SIGINT and SIGTERM: the worker's
 shutdown hook says when to stop, after the last records were handed over (see ``logger_child``).
@@ -36,13 +36,11 @@ from typing import IO, Any
 from credit_scoring.monitoring.config import MonitoringSettings
 from credit_scoring.monitoring.logger_child import SETTINGS_VARIABLE, STOP_SIGNALS
 from credit_scoring.monitoring.logs import configure_json_logging
-from credit_scoring.monitoring.records import AnsweredApplication, RequestRecord, complete_record
+from credit_scoring.monitoring.records import Submitted, complete_records, records_in
 from credit_scoring.monitoring.window_profiles import default_worker_id
 from credit_scoring.monitoring.writer import FlushMarker, LoggerStats, RecordIntake, RequestLogger, StopMarker
 
 logger = logging.getLogger(__name__)
-
-Submitted = RequestRecord | AnsweredApplication
 
 # Records travel to the child in bunches: one pickle and one pipe write per bunch, not per record. Every
 # bunch wakes this worker's pickling and pipe threads, which then take the GIL from the event loop: 5
@@ -102,6 +100,9 @@ class ProcessRequestLogger(RecordIntake[Submitted]):
 
     def _consuming(self) -> bool:
         return self._sender is not None and self._sender.is_alive()
+
+    def _records_in(self, item: Submitted) -> int:
+        return records_in(item)
 
     def close(self, timeout: float = 30.0) -> bool:
         """Stop accepting records, have the child write everything and exit; True when all was written."""
@@ -174,7 +175,8 @@ class ProcessRequestLogger(RecordIntake[Submitted]):
         while True:
             records, marker = self._next_bunch()
             if records:
-                self._post(pickle.dumps(("records", records), pickle.HIGHEST_PROTOCOL), len(records))
+                payload = pickle.dumps(("records", records), pickle.HIGHEST_PROTOCOL)
+                self._post(payload, sum(map(records_in, records)))
             if isinstance(marker, FlushMarker):
                 self._flushes[id(marker)] = marker
                 self._post(pickle.dumps(("flush", id(marker), marker.profiles)), flush=marker)
@@ -317,8 +319,8 @@ def serve(
             message = ("stop",)
         if message[0] == "records":
             for item in message[1]:
-                record = complete_record(item, pseudonymisation_key)
-                request_logger.submit(record, wait=True)  # a full queue holds the pipe, not drops
+                for record in complete_records(item, pseudonymisation_key):
+                    request_logger.submit(record, wait=True)  # a full queue holds the pipe, not drops
         elif message[0] == "flush":
             request_logger.flush(profiles=message[2])
             replies.send(flushed=message[1])

@@ -13,6 +13,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import SecretStr, ValidationError
 
+from credit_scoring.batch_validation import batch_from_json_body
 from credit_scoring.schema import ID_COLUMN, TARGET_COLUMN
 from credit_scoring.validation import application_from_json_body, application_to_record
 
@@ -147,6 +148,76 @@ class AnsweredApplication(NamedTuple):
 _ANSWER_FIELDS = tuple(name for name in AnsweredApplication._fields if name not in ("timestamp", "body"))
 
 
+class AnsweredBatch(NamedTuple):
+    """One answered /score_batch request as the API worker hands it over: its raw body and the figures.
+
+    As for :class:`AnsweredApplication`, the logger process validates the body again (the API's own
+    validation, so the same inputs) and makes the records, one per application, all sharing
+    ``request_id``. In the worker a record per application (dict of inputs, pseudonymised id, pickling)
+    cost about as much as validating and scoring it; one bytes object and two lists cost next to nothing.
+    """
+
+    endpoint: str
+    model_name: str
+    model_version: str
+    status: int
+    latency_ms: float
+    inference_ms: float
+    probabilities: list[float]
+    decisions: list[str]
+    threshold: float
+    request_id: str
+    timestamp: float  # time.time() when the request ended
+    body: bytes
+
+    def to_records(self, key: bytes) -> list[RequestRecord]:
+        """The stored records, in order: validated inputs without id or target, client ids pseudonymised."""
+        inputs, references = self._validated_inputs()
+        common = {name: getattr(self, name) for name in _BATCH_FIELDS}
+        when = datetime.fromtimestamp(self.timestamp, UTC)
+        rows = zip(inputs, references, self.probabilities, self.decisions, strict=True)
+        return [
+            RequestRecord(
+                **common,
+                inputs=record,
+                probability=probability,
+                decision=decision,
+                client_ref=pseudonymise(reference, key),
+                timestamp=when,
+            )
+            for record, reference, probability, decision in rows
+        ]
+
+    def _validated_inputs(self) -> tuple[list[Any], list[Any]]:
+        """Each application's inputs and client id as the API validated them (None if that fails)."""
+        try:
+            batch = batch_from_json_body(self.body)
+        except ValidationError:  # cannot happen for an answered body; the answers are still recorded
+            batch = None
+        if batch is None or len(batch) != len(self.probabilities):  # the answers are what counts
+            unknown = [None] * len(self.probabilities)
+            return unknown, unknown
+        return batch.records(), batch.client_references
+
+
+_BATCH_FIELDS = (
+    "endpoint", "model_name", "model_version", "status", "latency_ms", "inference_ms", "threshold",
+    "request_id",
+)  # fmt: skip
+
+Submitted = RequestRecord | AnsweredApplication | AnsweredBatch
+
+
+def records_in(item: Submitted) -> int:
+    """How many stored records a submitted item becomes (what the counters count)."""
+    return len(item.probabilities) if isinstance(item, AnsweredBatch) else 1
+
+
 def complete_record(item: RequestRecord | AnsweredApplication, key: bytes) -> RequestRecord:
     """The record to store for what a worker submitted (an answered application is completed here)."""
     return item.to_record(key) if isinstance(item, AnsweredApplication) else item
+
+
+def complete_records(item: Submitted, key: bytes) -> list[RequestRecord]:
+    """The records to store for what a worker submitted: a batch becomes one per application."""
+    return item.to_records(key) if isinstance(item, AnsweredBatch) else [complete_record(item, key)]

@@ -88,16 +88,21 @@ class RecordIntake(Generic[Item]):
     def submit(self, record: Item, *, wait: bool = False) -> bool:
         """Queue one record, by default without ever blocking; False (and counted as dropped) if it cannot
         be kept. ``wait`` blocks until there is room instead (the logger process: back-pressure)."""
-        self._add("submitted")
+        count = self._records_in(record)
+        self._add("submitted", count)
         if not self._closed:
             try:
                 self._queue.put(record, block=wait)
                 return True
             except queue.Full:
                 pass
-        self._add("dropped")
+        self._add("dropped", count)
         self._warn_dropped()
         return False
+
+    def _records_in(self, item: Item) -> int:
+        """How many records an item counts for (an answered batch is many)."""
+        return 1
 
     def _warn_dropped(self) -> None:
         now = self._clock()
