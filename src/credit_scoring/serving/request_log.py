@@ -10,7 +10,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +18,9 @@ from typing import Any
 from credit_scoring.monitoring.config import MonitoringSettings
 from credit_scoring.monitoring.logger_process import ProcessRequestLogger
 from credit_scoring.monitoring.logs import configure_json_logging
-from credit_scoring.monitoring.records import AnsweredApplication, RequestRecord, pseudonymise
+from credit_scoring.monitoring.records import AnsweredApplication, AnsweredBatch, RequestRecord, pseudonymise
 from credit_scoring.schema import ID_COLUMN, TARGET_COLUMN
+from credit_scoring.serving.api_models import BatchAnswers
 from credit_scoring.serving.guards import KIB, send_json
 from credit_scoring.settings import Settings
 
@@ -30,10 +31,8 @@ ASGIApp = Callable[..., Any]
 API_ENDPOINTS: Mapping[str, str] = {"/score": "score", "/score_batch": "score_batch", "/explain": "explain"}
 HEALTH_PATH = "/monitoring/health"
 # A rejected single-application body is parsed for its inputs only up to this size (a valid one is ~3.5 KiB).
+# A batch body is kept whole (its route's body limit bounds it): an answered batch is recorded from it.
 MAX_KEPT_BODY = 64 * KIB
-# Batch answers waiting for their request's middleware; a request cancelled after scoring leaves its
-# answers behind, so the oldest are forgotten past this many.
-MAX_PENDING_ANSWERS = 100_000
 SERVICE_LOGGERS = ("bentoml", "uvicorn.error", "circus")
 PROJECT_LOGGER = "credit_scoring"
 
@@ -65,14 +64,23 @@ class Scored:
     inference_ms: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class BatchScored:
+    """An answered batch as the API method saw it: its answers, in order."""
+
+    answers: BatchAnswers
+    inference_ms: float
+
+
 class Exchange:
     """One API request seen by the middleware: start time, status, bodies kept, what the method scored."""
 
     __slots__ = (
+        "batch",
         "endpoint",
+        "kept_limit",
         "request_chunks",
         "request_size",
-        "response_chunks",
         "scored",
         "started",
         "status",
@@ -84,24 +92,23 @@ class Exchange:
         self.status: int | None = None
         self.request_chunks: list[bytes] = []
         self.request_size = 0
-        self.response_chunks: list[bytes] = []
+        self.kept_limit = MAX_KEPT_BODY if endpoint != "score_batch" else None
         self.scored: list[Scored] | None = None
+        self.batch: BatchScored | None = None
 
     def keep_request(self, message: Mapping[str, Any]) -> None:
         body = message.get("body", b"")
         self.request_size += len(body)
-        if self.request_size <= MAX_KEPT_BODY:
+        if self.kept_limit is None or self.request_size <= self.kept_limit:
             self.request_chunks.append(body)
 
     def keep_response(self, message: Mapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
-        elif self.endpoint == "score_batch" and self.status is not None and self.status < 400:
-            self.response_chunks.append(message.get("body", b""))  # the answers name their pending scores
 
     def request_body(self) -> bytes | None:
         """The request body, or None when unread or too large to have been kept."""
-        if not self.request_chunks or self.request_size > MAX_KEPT_BODY:
+        if not self.request_chunks or (self.kept_limit is not None and self.request_size > self.kept_limit):
             return None
         return self.request_chunks[0] if len(self.request_chunks) == 1 else b"".join(self.request_chunks)
 
@@ -125,6 +132,16 @@ def note_scored(inputs: Mapping[str, Any], answer: Any, inference_ms: float) -> 
     exchange = _exchange.get()
     if exchange is not None:
         exchange.scored = [Scored(inputs, answer, inference_ms)]
+
+
+def note_scored_batch(answers: BatchAnswers, inference_ms: float) -> None:
+    """Hand a batch's answers to the request's middleware (/score_batch); no-op outside one.
+
+    The batch is scored in the request's own task (no adaptive batching merges requests), as /score is.
+    """
+    exchange = _exchange.get()
+    if exchange is not None:
+        exchange.batch = BatchScored(answers, inference_ms)
 
 
 def _client_ref(client_id: Any, key: bytes) -> str | None:
@@ -163,7 +180,6 @@ class RequestLog:
         self.key = pseudonymisation_key
         self.model_name = model_name
         self.model_version = model_version
-        self._pending: dict[str, Scored] = {}
 
     @classmethod
     def open(cls, scorer: Any, monitoring: MonitoringSettings, settings: Settings) -> RequestLog:
@@ -178,21 +194,6 @@ class RequestLog:
     def enabled(self) -> bool:
         return self.logger is not None
 
-    def note_batch(
-        self, inputs: Sequence[Mapping[str, Any]], answers: Sequence[Any], inference_ms: float
-    ) -> None:
-        """Keep a merged batch's answers until each request's middleware claims its own (by answer id).
-
-        Adaptive batching scores several requests in one call, outside their tasks: the id of each answer
-        is what links it back to the request whose response carries it.
-        """
-        if self.logger is None:
-            return
-        for record, answer in zip(inputs, answers, strict=True):
-            self._pending[answer.request_id] = Scored(record, answer, inference_ms)
-        while len(self._pending) > MAX_PENDING_ANSWERS:
-            del self._pending[next(iter(self._pending))]
-
     def submit(self, exchange: Exchange, status: int) -> None:
         """Submit the exchange's records; never raises (a monitoring bug must not fail the request)."""
         try:
@@ -203,26 +204,44 @@ class RequestLog:
 
     def records(
         self, exchange: Exchange, status: int, latency_ms: float
-    ) -> list[RequestRecord | AnsweredApplication]:
+    ) -> list[RequestRecord | AnsweredApplication | AnsweredBatch]:
         """One record per scored application of a successful request, else one for the whole request.
 
-        An answered single application goes as its raw body, completed by the logger process (cheaper here).
+        An answered single application or batch goes as its raw body, completed by the logger process
+        (cheaper here): a batch becomes one record per application there.
         """
         kind = error_kind(status)
+        if kind is None and exchange.batch is not None:
+            return [self._answered_batch(exchange, exchange.batch, status, latency_ms)]
         scored = exchange.scored
-        if kind is None and exchange.endpoint == "score_batch":
-            scored = self._claim_batch(exchange)
         if kind is not None or not scored:
             return [self._refused(exchange, status, kind, latency_ms)]
-        body = exchange.request_body() if exchange.endpoint != "score_batch" else None
+        body = exchange.request_body()
         if body is not None:
             return [_answered_application(exchange.endpoint, scored[0], status, latency_ms, body)]
         request_id = scored[0].answer.request_id if len(scored) == 1 else uuid.uuid4().hex
         return [self._answered(exchange.endpoint, item, status, latency_ms, request_id) for item in scored]
 
-    def _claim_batch(self, exchange: Exchange) -> list[Scored]:
-        answers = json.loads(b"".join(exchange.response_chunks))
-        return [self._pending.pop(answer["request_id"], None) or _unclaimed(answer) for answer in answers]
+    def _answered_batch(
+        self, exchange: Exchange, batch: BatchScored, status: int, latency_ms: float
+    ) -> AnsweredBatch:
+        answers = batch.answers
+        # As before: the records of a batch share one id, the answer's own when there is only one.
+        request_id = answers.request_ids[0] if len(answers.request_ids) == 1 else uuid.uuid4().hex
+        return AnsweredBatch(
+            exchange.endpoint,
+            self.model_name,
+            self.model_version,
+            status,
+            latency_ms,
+            batch.inference_ms,
+            answers.probabilities,
+            answers.decisions,
+            answers.threshold,
+            request_id,
+            time.time(),
+            exchange.request_body() or b"",
+        )
 
     def _answered(self, endpoint: str, item: Scored, status: int, latency_ms: float, request_id: str):
         answer = item.answer
@@ -299,18 +318,6 @@ def _answered_application(
     )
 
 
-class _Answer:
-    """A batch answer read back from the response body (its scores were not found among the pending)."""
-
-    def __init__(self, fields: Mapping[str, Any]) -> None:
-        self.__dict__.update(fields)
-
-
-def _unclaimed(answer: Mapping[str, Any]) -> Scored:
-    logger.warning("batch answer without its pending scores", extra={"request_id": answer.get("request_id")})
-    return Scored(None, _Answer(answer), None)
-
-
 def current_request_log() -> RequestLog | None:
     """The request log of this worker's service instance (None before start-up or without one)."""
     import bentoml
@@ -326,7 +333,7 @@ class RequestLogMiddleware:
     """Outermost ASGI layer of the API routes: times each request and submits its record(s) once it ends.
 
     Being outermost it sees every answer, including the 401, 413 and 4xx produced by the guards and by
-    BentoML's validation; the API methods add the scores (``note_scored``, ``RequestLog.note_batch``).
+    BentoML's validation; the API methods add the scores (``note_scored``, ``note_scored_batch``).
     Records are submitted after the response is sent and written by the worker's logger process. It also
     answers GET /monitoring/health with the logger's counters (open, like the probes: no client data).
     """
