@@ -34,7 +34,7 @@ from credit_scoring.serving.batch import BatchInput, BatchOutput  # noqa: E402
 from credit_scoring.serving.bento_model import BENTO_MODEL_NAME, load_scorer  # noqa: E402
 from credit_scoring.serving.bentoml_speedups import apply_bentoml_speedups  # noqa: E402
 from credit_scoring.serving.errors import quiet_client_errors  # noqa: E402
-from credit_scoring.serving.guards import ApiKeyGuard, BodySizeLimit, ClearErrors  # noqa: E402
+from credit_scoring.serving.guards import ApiKeyGuard, BodySizeLimit, ClearErrors, FormsRefused  # noqa: E402
 from credit_scoring.serving.request_log import (  # noqa: E402
     RequestLog,
     RequestLogMiddleware,
@@ -108,8 +108,9 @@ class CreditScoring:
 
 
 # Outermost first: record every request (it sees the guards' answers too), reject unauthenticated calls
-# before reading a body, then oversized bodies.
+# before reading a body, then oversized bodies and forms.
 CreditScoring.add_asgi_middleware(RequestLogMiddleware)
 CreditScoring.add_asgi_middleware(ApiKeyGuard, api_key=configured_api_key)
 CreditScoring.add_asgi_middleware(BodySizeLimit)
+CreditScoring.add_asgi_middleware(FormsRefused)
 CreditScoring.add_asgi_middleware(ClearErrors)

@@ -121,6 +121,7 @@ def _changed(**changes: Any) -> dict[str, Any]:
 
 
 PICKLE = {"content-type": "application/vnd.bentoml+pickle"}
+FORM = {"content-type": "multipart/form-data"}  # BentoML's form parser failed on it with a 500
 INFINITE_CREDIT = json.dumps({"application": EXAMPLE | {"AMT_CREDIT": math.inf}})
 BAD_ITEM = {"json": {"applications": [EXAMPLE, EXAMPLE | {"AMT_CREDIT": 0}]}}
 
@@ -153,6 +154,7 @@ BAD_INPUTS = [
     ("huge chunked body", "/score_batch", {"content": _chunked(9 * 1024 * 1024)}, 413, "",
      "limit for /score_batch is 8192 KiB"),
     ("forbidden content type", "/score", {"content": b"x", "headers": PICKLE}, 415, "", "not allowed"),
+    ("form, no boundary", "/score_batch", {"content": b"x", "headers": FORM}, 415, "", "application/json"),
 ]  # fmt: skip
 
 
