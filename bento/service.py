@@ -35,6 +35,7 @@ from credit_scoring.serving.bento_model import BENTO_MODEL_NAME, load_scorer  # 
 from credit_scoring.serving.bentoml_speedups import apply_bentoml_speedups  # noqa: E402
 from credit_scoring.serving.errors import quiet_client_errors  # noqa: E402
 from credit_scoring.serving.guards import ApiKeyGuard, BodySizeLimit, ClearErrors, FormsRefused  # noqa: E402
+from credit_scoring.serving.openapi import OpenApiDocument  # noqa: E402
 from credit_scoring.serving.request_log import (  # noqa: E402
     RequestLog,
     RequestLogMiddleware,
@@ -114,3 +115,7 @@ CreditScoring.add_asgi_middleware(ApiKeyGuard, api_key=configured_api_key)
 CreditScoring.add_asgi_middleware(BodySizeLimit)
 CreditScoring.add_asgi_middleware(FormsRefused)
 CreditScoring.add_asgi_middleware(ClearErrors)
+# /docs.json describes every answer above (BentoML's own document misses the guards' and nullable fields).
+CreditScoring.add_asgi_middleware(
+    OpenApiDocument, generated=lambda: CreditScoring.openapi_spec.asdict(), api_key=configured_api_key
+)

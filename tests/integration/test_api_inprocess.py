@@ -101,7 +101,9 @@ def test_probes_and_documentation(api_client: TestClient) -> None:
     request = spec["paths"]["/score"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert request["example"] == {"application": EXAMPLE}
     answer = spec["paths"]["/score"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    answer = spec["components"]["schemas"][answer["$ref"].rsplit("/", 1)[-1]]
     assert {"probability", "decision", "model_version", "request_id"} <= set(answer["properties"])
+    assert {"type": "null"} in answer["properties"]["client_reference"]["anyOf"]
     assert api_client.post("/score", json=request["example"]).status_code == 200
 
 

@@ -65,8 +65,14 @@ class ExplainRequest(ScoreRequest):
     )
 
 
+# Answers always carry every field (null included): the schema says so, for generated clients.
+_ANSWER_CONFIG = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
 class ScoreResponse(BaseModel):
     """The answer for one application."""
+
+    model_config = _ANSWER_CONFIG
 
     probability: float = Field(ge=0, le=1, description="Probability that the applicant defaults.")
     decision: Literal["grant", "refuse"] = Field(description="refuse when probability >= threshold.")
@@ -74,12 +80,15 @@ class ScoreResponse(BaseModel):
     model_name: str = Field(description="Registered model name in MLflow.")
     model_version: str = Field(description="Registry version of the model that answered.")
     request_id: str = Field(description="Unique id of this answer, for support and audit.")
-    client_reference: int | None = Field(default=None, description="SK_ID_CURR as sent, if any.")
+    client_reference: int | None = Field(
+        default=None, description="SK_ID_CURR as sent; null when the application has none."
+    )
 
 
 class FeatureContribution(BaseModel):
     """One feature's push on the score, in log-odds: positive raises the risk."""
 
+    model_config = _ANSWER_CONFIG
     feature: str
     value: float | None = Field(description="The model input value (categories as level codes).")
     contribution: float
@@ -90,6 +99,51 @@ class ExplainResponse(ScoreResponse):
 
     base_log_odds: float = Field(description="The model's average log-odds before any feature.")
     contributions: list[FeatureContribution]
+
+
+class Problem(BaseModel):
+    """One problem of a refused request: where it is in the body, and the rule it breaks, in words."""
+
+    model_config = _ANSWER_CONFIG
+
+    field: str = Field(description="Path in the body, e.g. applications[3].AMT_CREDIT ('body': the whole).")
+    message: str = Field(description="The field and the rule it breaks, for people.")
+    type: str = Field(description="The problem's kind, for programs (e.g. missing, application_rule).")
+
+
+class ValidationDetail(BaseModel):
+    """One validation error as the model reported it (pydantic's error list, kept for programs)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    loc: list[str | int] = Field(description="Where: keys and list positions from the body's root.")
+    msg: str
+    url: str | None = Field(default=None, description="Documentation of the error type, when it has one.")
+
+
+class BadRequestError(BaseModel):
+    """A refused request (400): the problems in one sentence, then one entry per problem.
+
+    ``errors`` and ``detail`` come with invalid input; a request refused for another reason (a body the
+    server cannot read in its media type) has ``error`` alone.
+    """
+
+    error: str = Field(description="The first problems, each prefixed by its field.")
+    errors: list[Problem] | None = Field(default=None, description="Every problem, one per field and rule.")
+    detail: list[ValidationDetail] | None = Field(default=None, description="The same, as pydantic words it.")
+
+
+class ErrorMessage(BaseModel):
+    """Any other refused or failed request: what went wrong, in one sentence."""
+
+    error: str
+
+
+class BodyTooLarge(ErrorMessage):
+    """A body over its route's limit (413), refused before it is read."""
+
+    limit_bytes: int = Field(description="The route's limit on the body, in bytes.")
 
 
 def json_response(answer: BaseModel) -> Response:

@@ -121,10 +121,15 @@ class BodySizeLimit:
 
     @staticmethod
     async def _reject(send: Callable, path: str, limit: int, size: str) -> None:
-        message = f"request body too large ({size} bytes): the limit for {path} is {limit // KIB} KiB"
-        if path == "/score":
-            message += "; send many applications to /score_batch"
-        await send_json(send, 413, {"error": message, "limit_bytes": limit})
+        await send_json(send, 413, {"error": too_large_message(path, limit, size), "limit_bytes": limit})
+
+
+def too_large_message(path: str, limit: int, size: str) -> str:
+    """The ``error`` of a 413: the size, the route's limit, and for /score where larger bodies go."""
+    message = f"request body too large ({size} bytes): the limit for {path} is {limit // KIB} KiB"
+    if path == "/score":
+        message += "; send many applications to /score_batch"
+    return message
 
 
 # The media types BentoML reads as forms: no route of this API takes a form, and a malformed one (no
