@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
 
 # Inside a Bento the domain package is bundled under src/ next to this folder: put it first on the path so
 # the Bento runs the code it was built with, whatever else is installed (in the repository it is the same).
@@ -14,34 +13,37 @@ if _BUNDLED_SRC.is_dir() and str(_BUNDLED_SRC) not in sys.path:
     sys.path.insert(0, str(_BUNDLED_SRC))
 
 import bentoml  # noqa: E402
-from bentoml.validators import ContentType  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 
+from credit_scoring.batch_validation import ApplicationBatch  # noqa: E402
 from credit_scoring.patches import apply_bentoml_speedups, apply_socket_per_worker  # noqa: E402
 from credit_scoring.schema import ID_COLUMN  # noqa: E402
 from credit_scoring.serving.api_models import (  # noqa: E402
-    MAX_BATCH_APPLICATIONS,
-    BatchRequest,
     ExplainRequest,
     ExplainResponse,
     ScoreRequest,
     ScoreResponse,
+    batch_answers,
     explain_response,
+    json_body_response,
     json_response,
     score_response,
 )
+from credit_scoring.serving.batch import BatchInput, BatchOutput  # noqa: E402
 from credit_scoring.serving.bento_model import BENTO_MODEL_NAME, load_scorer  # noqa: E402
 from credit_scoring.serving.errors import quiet_client_errors  # noqa: E402
-from credit_scoring.serving.guards import ApiKeyGuard, BodySizeLimit, ClearErrors  # noqa: E402
+from credit_scoring.serving.guards import ApiKeyGuard, BodySizeLimit, ClearErrors, FormsRefused  # noqa: E402
+from credit_scoring.serving.openapi import OpenApiDocument  # noqa: E402
 from credit_scoring.serving.request_log import (  # noqa: E402
     RequestLog,
     RequestLogMiddleware,
     elapsed_ms,
     json_service_logs,
     note_scored,
+    note_scored_batch,
 )
-from credit_scoring.serving.runtime import BATCH_MAX_LATENCY_MS, SERVICE_CONFIG, configured_api_key  # noqa: E402
+from credit_scoring.serving.runtime import SERVICE_CONFIG, configured_api_key  # noqa: E402
 from credit_scoring.settings import get_monitoring_settings, get_settings  # noqa: E402
 from credit_scoring.validation import application_to_record  # noqa: E402
 
@@ -90,24 +92,15 @@ class CreditScoring:
         note_scored(answer, inference_ms)
         return json_response(answer)
 
-    @bentoml.api(
-        route="/score_batch",
-        input_spec=BatchRequest,
-        batchable=True,
-        max_batch_size=MAX_BATCH_APPLICATIONS,
-        max_latency_ms=BATCH_MAX_LATENCY_MS,
-    )
-    async def score_batch(
-        self, applications: list[BaseModel]
-    ) -> Annotated[list[ScoreResponse], ContentType("application/json")]:
-        """Score many applications (adaptive batching merges concurrent requests); answers keep the order."""
-        records, started = [application_to_record(a) for a in applications], time.perf_counter()
-        scores = self.scorer.score(records)
+    @bentoml.api(route="/score_batch", input_spec=BatchInput, output_spec=BatchOutput)
+    async def score_batch(self, applications: ApplicationBatch) -> Response:
+        """Score many applications (validated column by column, scored at once); answers keep the order."""
+        started = time.perf_counter()
+        probabilities = self.scorer.batch_probabilities(applications)
         inference_ms = elapsed_ms(started)
-        pairs = zip(scores, applications, strict=True)
-        answers = [score_response(s, self.scorer, getattr(a, ID_COLUMN)) for s, a in pairs]
-        self.request_log.note_batch(answers, inference_ms)
-        return answers
+        answers = batch_answers(probabilities, self.scorer, applications.client_references)
+        note_scored_batch(answers, inference_ms)
+        return json_body_response(answers.body)
 
     @bentoml.api(route="/explain", input_spec=ExplainRequest, output_spec=ExplainResponse)
     async def explain(self, application: BaseModel, top: int) -> Response:
@@ -121,8 +114,13 @@ class CreditScoring:
 
 
 # Outermost first: record every request (it sees the guards' answers too), reject unauthenticated calls
-# before reading a body, then oversized bodies.
+# before reading a body, then oversized bodies and forms.
 CreditScoring.add_asgi_middleware(RequestLogMiddleware)
 CreditScoring.add_asgi_middleware(ApiKeyGuard, api_key=configured_api_key)
 CreditScoring.add_asgi_middleware(BodySizeLimit)
+CreditScoring.add_asgi_middleware(FormsRefused)
 CreditScoring.add_asgi_middleware(ClearErrors)
+# /docs.json describes every answer above (BentoML's own document misses the guards' and nullable fields).
+CreditScoring.add_asgi_middleware(
+    OpenApiDocument, generated=lambda: CreditScoring.openapi_spec.asdict(), api_key=configured_api_key
+)

@@ -269,9 +269,13 @@ def check_value(spec: ColumnSpec, value: Any) -> str | None:
         return None if value in spec.levels else f"must be {spec.describe_rule()}; got {value!r}"
     if isinstance(value, bool) or not isinstance(value, int | float):
         return f"must be a number, not {type(value).__name__} {value!r}"
-    if spec.kind == "int" and not float(value).is_integer():
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float (JSON allows it): outside every range
+        return f"must be {spec.describe_rule()}; got an integer of {value.bit_length()} bits"
+    if spec.kind == "int" and not number.is_integer():
         return f"must be a whole number; got {value!r}"
-    return None if spec.allows(float(value)) else f"must be {spec.describe_rule()}; got {value!r}"
+    return None if spec.allows(number) else f"must be {spec.describe_rule()}; got {value!r}"
 
 
 def example_application() -> dict[str, Any]:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from sklearn.pipeline import Pipeline
 
 from credit_scoring.fastpath.engines import NativeScorer, ProbabilityModel
 from credit_scoring.fastpath.vectorise import RecordVectoriser
-from credit_scoring.features import FeatureBuilder
+from credit_scoring.features import FeatureBuilder, derive_features
 from credit_scoring.model_layout import CLASSIFIER_STEP, FEATURES_STEP
+
+if TYPE_CHECKING:
+    from credit_scoring.batch_validation import ApplicationBatch
 
 Decision = Literal["grant", "refuse"]
 
@@ -104,6 +107,14 @@ class Scorer:
         if not records:
             return np.empty(0, dtype=np.float64)
         return self.model.predict_proba(self.features(records))
+
+    def batch_probabilities(self, batch: ApplicationBatch) -> np.ndarray:
+        """Probability of default for each application of a validated batch, in order."""
+        if not len(batch):
+            return np.empty(0, dtype=np.float64)
+        if self._vectoriser is not None:  # the batch is already encoded: only the derived features remain
+            return self.model.predict_proba(derive_features(batch.encoded))
+        return self.probabilities(batch.records())
 
     @property
     def engine(self) -> str:

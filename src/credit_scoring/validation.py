@@ -74,14 +74,27 @@ def _field_info(spec: ColumnSpec) -> Any:
     return Field(default=None if spec.nullable else ..., description=spec.describe_rule())
 
 
+def _number_not_text(value: Any) -> Any:
+    # pydantic's lax int would take "7" and true; like every other number here, an id is never text.
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+# A whole number: 7, or 7.0 as JSON Schema's "integer" allows; never text or a boolean. (The validator
+# comes last so that a bound given first stays a JSON Schema "minimum".)
+_WholeNumber = Annotated[int, BeforeValidator(_number_not_text)]
+_ClientId = Annotated[int, Field(ge=0), BeforeValidator(_number_not_text)]
+
+
 def _application_fields(field_definition: Callable[[ColumnSpec], tuple[Any, Any]]) -> dict[str, Any]:
     fields: dict[str, Any] = {spec.name: field_definition(spec) for spec in APPLICATION_COLUMNS}
     fields[ID_COLUMN] = (
-        int | None,
-        Field(default=None, ge=0, description="Client reference (pseudonymised)."),
+        _ClientId | None,
+        Field(default=None, description="Client reference (pseudonymised)."),
     )
     fields[TARGET_COLUMN] = (
-        int | None,
+        _WholeNumber | None,
         Field(default=None, description="Ignored: lets a raw training row be sent."),
     )
     return fields

@@ -64,7 +64,7 @@ def test_columnar_decoding_gives_the_api_validation_inputs() -> None:
 
 def test_unusual_bodies_fall_back_to_the_api_model() -> None:
     application = orjson.loads(bodies(1)[0])["application"]
-    unusual = [orjson.dumps({"application": application | {ID_COLUMN: "100002", "CNT_CHILDREN": 2.0}})]
+    unusual = [orjson.dumps({"application": application | {ID_COLUMN: 100002.0, "CNT_CHILDREN": 2.0}})]
     columns, ids = parse_applications(unusual)
     assert ids == [100002] and columns["CNT_CHILDREN"][0].as_py() == 2
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from credit_scoring.features import FEATURE_NAMES
+from credit_scoring.batch_validation import ApplicationBatch
+from credit_scoring.features import FEATURE_NAMES, FeatureBuilder
 from credit_scoring.schema import TARGET_COLUMN, example_application
 from credit_scoring.scoring import Scorer, decide
 from credit_scoring.training.model import build_baseline
@@ -100,3 +101,19 @@ def test_only_a_lightgbm_pipeline_is_accepted(frame: pd.DataFrame) -> None:
     other = build_baseline(seed=1).fit(frame.drop(columns=[TARGET_COLUMN]), frame[TARGET_COLUMN])
     with pytest.raises(TypeError, match="LightGBM"):
         Scorer(other, threshold=0.5, version="1")
+
+
+class _OwnFeatures(FeatureBuilder):
+    """Any feature step but the project's own: the scorer then builds features from records."""
+
+
+def test_a_validated_batch_scores_as_its_records_do(
+    scorer: Scorer, pipeline: Pipeline, frame: pd.DataFrame
+) -> None:
+    records = _served_records(frame)[:50]
+    batch = ApplicationBatch.from_models([Application.model_validate(r) for r in records])
+    np.testing.assert_array_equal(scorer.batch_probabilities(batch), scorer.probabilities(records))
+    steps = [("features", _OwnFeatures()), ("classifier", pipeline.named_steps["classifier"])]
+    other = Scorer(Pipeline(steps), threshold=0.4, version="7")
+    np.testing.assert_array_equal(other.batch_probabilities(batch), scorer.probabilities(records))
+    assert scorer.batch_probabilities(ApplicationBatch.from_models([])).shape == (0,)

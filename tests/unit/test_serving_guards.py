@@ -13,7 +13,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from credit_scoring.serving.errors import describe, field_path, problems
-from credit_scoring.serving.guards import ApiKeyGuard, BodySizeLimit, ClearErrors, clear_body
+from credit_scoring.serving.guards import ApiKeyGuard, BodySizeLimit, ClearErrors, FormsRefused, clear_body
 
 KEY = "k3y-for-tests"
 
@@ -125,3 +125,17 @@ def test_error_paths_and_sentences() -> None:
     assert problems([{"type": "missing", "loc": ("application",)}])[0]["message"].startswith(
         "the body has no 'application'"
     )
+
+
+FORMS = ["multipart/form-data", "application/x-www-form-urlencoded; charset=utf-8"]
+
+
+@pytest.mark.parametrize("media_type", FORMS)
+def test_form_bodies_get_a_clear_415(media_type: str) -> None:
+    with TestClient(FormsRefused(Starlette(routes=[Route("/score", echo, methods=["POST"])]))) as client:
+        refused = client.post("/score", content=b"a=1", headers={"Content-Type": media_type})
+        assert refused.status_code == 415
+        assert refused.json() == {
+            "error": f"{media_type.split(';')[0]} is not accepted: send the body as application/json"
+        }
+        assert client.post("/score", content=b"{}", headers={"Content-Type": "text/plain"}).status_code == 200

@@ -48,7 +48,7 @@ def _broken_values(spec: ColumnSpec) -> list[Any]:
         return [*values, spec.levels[0], spec.levels[0].lower(), 3, ""]
     for bound in (b for b in (spec.minimum, spec.maximum) if b is not None):
         values += [bound, bound - 1, bound + 1, bound - 0.5, float(bound), int(bound)]
-    return [*values, *spec.special_values, 2**70, 1.5]
+    return [*values, *spec.special_values, 2**70, 10**400, 1.5]  # 10**400: beyond any float
 
 
 def test_both_models_agree_on_synthetic_rows_as_dicts_and_as_json(synthetic_rows: list[dict]) -> None:
@@ -93,3 +93,15 @@ def test_ordinary_applications_never_reach_the_rule_checked_model(
         Application.model_validate_json(json.dumps(as_sent))
     with pytest.raises(_Reached):
         Application.model_validate(example_application() | {"CNT_CHILDREN": 2.0})
+
+
+@pytest.mark.parametrize("field", ["SK_ID_CURR", "TARGET"])
+def test_client_id_and_target_are_whole_numbers_never_text_or_booleans(field: str) -> None:
+    for refused in ("7", True, 7.5):
+        body = json.dumps(example_application() | {field: refused})
+        assert _outcome(Application, body)[0] == "refused", refused
+    for accepted, value in ((7, 7), (7.0, 7), (None, None)):  # 7.0 is a JSON Schema "integer" too
+        body = json.dumps(example_application() | {field: accepted})
+        assert getattr(Application.model_validate_json(body), field) == value
+    schema = Application.model_json_schema()["properties"]["SK_ID_CURR"]["anyOf"][0]
+    assert schema == {"type": "integer", "minimum": 0}  # the bound stays in the published schema

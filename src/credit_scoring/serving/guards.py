@@ -121,10 +121,39 @@ class BodySizeLimit:
 
     @staticmethod
     async def _reject(send: Callable, path: str, limit: int, size: str) -> None:
-        message = f"request body too large ({size} bytes): the limit for {path} is {limit // KIB} KiB"
-        if path == "/score":
-            message += "; send many applications to /score_batch"
-        await send_json(send, 413, {"error": message, "limit_bytes": limit})
+        await send_json(send, 413, {"error": too_large_message(path, limit, size), "limit_bytes": limit})
+
+
+def too_large_message(path: str, limit: int, size: str) -> str:
+    """The ``error`` of a 413: the size, the route's limit, and for /score where larger bodies go."""
+    message = f"request body too large ({size} bytes): the limit for {path} is {limit // KIB} KiB"
+    if path == "/score":
+        message += "; send many applications to /score_batch"
+    return message
+
+
+# The media types BentoML reads as forms: no route of this API takes a form, and a malformed one (no
+# boundary) made BentoML's form parser fail with a 500. Any other type is read as JSON, as BentoML does.
+FORM_MEDIA_TYPES = frozenset({b"multipart/form-data", b"application/x-www-form-urlencoded"})
+
+
+def media_type(scope: Mapping[str, Any]) -> bytes:
+    """The request's media type without parameters, lower case (b"" when there is no Content-Type)."""
+    return (_header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
+
+
+class FormsRefused:
+    """415 for a form body on any route that takes a body: every route of this API reads JSON."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        kind = media_type(scope) if scope["type"] == "http" else b""
+        if kind not in FORM_MEDIA_TYPES or scope["method"] in ("GET", "HEAD"):
+            return await self.app(scope, receive, send)
+        message = f"{kind.decode()} is not accepted: send the body as application/json"
+        await send_json(send, 415, {"error": message})
 
 
 class ClearErrors:

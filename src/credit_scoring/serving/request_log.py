@@ -37,9 +37,6 @@ HEALTH_PATH = "/monitoring/health"
 REQUEST_ID_HEADER = b"x-request-id"
 # A rejected single-application body is kept for its inputs only up to this size (a valid one is ~3.5 KiB).
 MAX_KEPT_BODY = 64 * KIB
-# Batch inference times waiting for their request's middleware; a request cancelled after scoring leaves
-# its entries behind, so the oldest are forgotten past this many.
-MAX_PENDING_ANSWERS = 100_000
 SERVICE_LOGGERS = ("bentoml", "uvicorn.error", "circus")
 PROJECT_LOGGER = "credit_scoring"
 
@@ -100,9 +97,6 @@ class Exchange:
             return None
         return self.request_chunks[0] if len(self.request_chunks) == 1 else b"".join(self.request_chunks)
 
-    def response_json(self) -> Any:
-        return json.loads(b"".join(m.get("body", b"") for m in self.held[1:]))
-
     def released(self, request_id: str) -> list[dict]:
         """The held messages, the start naming the record (support and audit find it by this id)."""
         start, *body = self.held
@@ -121,6 +115,16 @@ def note_scored(answer: Any, inference_ms: float) -> None:
     exchange = _exchange.get()
     if exchange is not None:
         exchange.answer, exchange.inference_ms = answer, inference_ms
+
+
+def note_scored_batch(answers: Any, inference_ms: float) -> None:
+    """Hand a batch's ``BatchAnswers`` to the request's middleware (/score_batch); no-op outside one.
+
+    The batch is scored in the request's own task (no adaptive batching merges requests), as /score is.
+    """
+    exchange = _exchange.get()
+    if exchange is not None:
+        exchange.answer, exchange.inference_ms = answers, inference_ms
 
 
 def _unavailable(why: str) -> list[dict]:
@@ -143,7 +147,6 @@ class RequestLog:
     ) -> None:
         self.journal, self.ingest, self.settings = journal, ingest, settings
         self.model_name, self.model_version = model_name, model_version
-        self._pending: dict[str, float] = {}
 
     @classmethod
     def open(cls, scorer: Any, monitoring: MonitoringSettings, settings: Settings) -> RequestLog:
@@ -158,19 +161,6 @@ class RequestLog:
     @property
     def enabled(self) -> bool:
         return self.journal is not None
-
-    def note_batch(self, answers: Iterable[Any], inference_ms: float) -> None:
-        """Keep a merged batch's inference time until each request's middleware claims its answers.
-
-        Adaptive batching scores several requests in one call, outside their tasks: the id of each answer
-        is what links it back to the request whose response carries it.
-        """
-        if self.journal is None:
-            return
-        for answer in answers:
-            self._pending[answer.request_id] = inference_ms
-        while len(self._pending) > MAX_PENDING_ANSWERS:
-            del self._pending[next(iter(self._pending))]
 
     def refusing(self) -> bool:
         """Whether to answer 503 at once: the journal failed a moment ago and the policy is to refuse."""
@@ -220,9 +210,11 @@ class RequestLog:
             a = exchange.answer
             return [] if a is None else [Answer(a.request_id, a.probability, a.decision, a.threshold,
                                                 exchange.inference_ms)]  # fmt: skip
-        pending = self._pending
-        return [Answer(a["request_id"], a["probability"], a["decision"], a["threshold"],
-                       pending.pop(a["request_id"], None)) for a in exchange.response_json()]  # fmt: skip
+        batch, took = exchange.answer, exchange.inference_ms
+        if batch is None:
+            return []
+        figures = zip(batch.request_ids, batch.probabilities, batch.decisions, strict=True)
+        return [Answer(rid, p, decision, batch.threshold, took) for rid, p, decision in figures]
 
     def health(self) -> dict[str, Any]:
         """This worker's journal, the host's journal lag and ingest (JSON of GET /monitoring/health)."""
@@ -272,7 +264,7 @@ class RequestLogMiddleware:
     """Outermost ASGI layer of the API routes: journals each request before its answer leaves.
 
     Being outermost it sees every answer, including the 401, 413 and 4xx produced by the guards and by
-    BentoML's validation; the API methods add the scores (``note_scored``, ``RequestLog.note_batch``).
+    BentoML's validation; the API methods add the scores (``note_scored``, ``note_scored_batch``).
     It also answers GET /monitoring/health (open, like the probes: no client data).
     """
 

@@ -6,9 +6,6 @@ from typing import Any
 
 from credit_scoring.settings import get_settings
 
-# A batch of 1,000 applications takes a few hundred ms to validate and score on one core; a queued batch
-# that would wait longer than this is shed with a 503 instead of piling up.
-BATCH_MAX_LATENCY_MS = 2_000
 API_ROUTES = ("/score", "/score_batch", "/explain")
 
 # Measured in profiling/NOTES_service.md. Each option can be overridden at serve time without a rebuild,

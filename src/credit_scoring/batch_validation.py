@@ -1,0 +1,200 @@
+"""A batch of applications validated column by column: the schema's rules as a few numpy passes per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
+from typing import Any, NamedTuple
+
+import numpy as np
+from pydantic import BaseModel
+
+from credit_scoring.fastpath.vectorise import RecordVectoriser
+from credit_scoring.features import LEVEL_CODES
+from credit_scoring.schema import (
+    APPLICATION_COLUMNS,
+    COLUMNS_BY_NAME,
+    ID_COLUMN,
+    INPUT_COLUMNS,
+    TARGET_COLUMN,
+    ColumnSpec,
+)
+from credit_scoring.validation import application_to_record
+
+_NUMERIC: tuple[ColumnSpec, ...] = tuple(spec for spec in APPLICATION_COLUMNS if spec.is_numeric)
+_CATEGORIES: tuple[ColumnSpec, ...] = tuple(spec for spec in APPLICATION_COLUMNS if not spec.is_numeric)
+_POSITION = {name: position for position, name in enumerate(INPUT_COLUMNS)}
+_NUMERIC_POSITIONS = np.array([_POSITION[spec.name] for spec in _NUMERIC])
+_NUMERIC_NAMES = tuple(spec.name for spec in _NUMERIC)
+_CATEGORY_NAMES = tuple(spec.name for spec in _CATEGORIES)
+_ALLOWED_KEYS = frozenset((*INPUT_COLUMNS, ID_COLUMN, TARGET_COLUMN))
+_NoneType = type(None)
+# bool is a subclass of int, but type() tells them apart: a JSON true is never a number here.
+_NUMBER_TYPES = frozenset({int, float, _NoneType})
+_REFERENCE_TYPES = frozenset({int, _NoneType})
+
+# Every numeric column has finite bounds, so an infinity fails the range test like any other outlier.
+_LOW = np.array([spec.minimum for spec in _NUMERIC], dtype=np.float64)
+_HIGH = np.array([spec.maximum for spec in _NUMERIC], dtype=np.float64)
+_REQUIRED = np.array([not spec.nullable for spec in _NUMERIC])
+_WHOLE = np.array([spec.kind == "int" for spec in _NUMERIC])
+_SPECIAL = tuple((index, spec.special_values) for index, spec in enumerate(_NUMERIC) if spec.special_values)
+_LEVELS = tuple(frozenset(spec.levels) | ({None} if spec.nullable else set()) for spec in _CATEGORIES)
+_LEVEL_NAMES = {name: {code: level for level, code in codes.items()} for name, codes in LEVEL_CODES.items()}
+
+
+@dataclass(frozen=True)
+class ApplicationBatch:
+    """Validated applications: the encoded input matrix the features are derived from, and the client ids.
+
+    ``encoded`` is ``RecordVectoriser.encode``'s matrix (float64, one row per application, the input columns
+    in schema order, categories as level codes, NaN when missing); ``records()`` gives the same inputs as
+    the dicts ``validation.application_to_record`` returns.
+    """
+
+    encoded: np.ndarray
+    client_references: list[int | None]
+    _records: list[dict[str, Any]] | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.client_references)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The validated inputs of each application (ints, floats, level names; None when missing)."""
+        if self._records is not None:
+            return self._records
+        columns = [_decoded(name, self.encoded[:, position]) for position, name in enumerate(INPUT_COLUMNS)]
+        return [dict(zip(INPUT_COLUMNS, row, strict=True)) for row in zip(*columns, strict=True)]
+
+    @classmethod
+    def from_models(cls, applications: Sequence[BaseModel]) -> ApplicationBatch:
+        """The batch of applications the pydantic ``Application`` model validated one by one."""
+        records = [application_to_record(application) for application in applications]
+        references = [getattr(application, ID_COLUMN) for application in applications]
+        return cls(RecordVectoriser().encode(records), references, records)
+
+
+def _decoded(name: str, column: np.ndarray) -> list[Any]:
+    spec = COLUMNS_BY_NAME[name]
+    if spec.kind == "category":
+        levels = _LEVEL_NAMES[name]
+        return [None if value != value else levels[value] for value in column.tolist()]
+    cast = int if spec.kind == "int" else float
+    return [None if value != value else cast(value) for value in column.tolist()]
+
+
+def validate_applications(applications: Sequence[Any]) -> ApplicationBatch | None:
+    """The batch validated column by column, or None when an application is not plainly valid.
+
+    None is no verdict: the caller validates that batch with the pydantic model, which words the errors
+    and also accepts the rare lenient forms left to it here (a client id or a target sent as 7.0). Whatever
+    this function accepts, the model accepts with the same values (tested); the real table's quirks (the
+    365243 sentinel, XNA, NaN or null for a missing value, a whole number sent as 2.0) are accepted here.
+    """
+    rows = _rows(applications)
+    if rows is None:
+        return None
+    numbers, categories, references = rows
+    encoded = np.empty((len(applications), len(INPUT_COLUMNS)), dtype=np.float64)
+    if not _numbers_valid(numbers, encoded) or not _categories_valid(categories, encoded):
+        return None
+    return ApplicationBatch(encoded, references)
+
+
+class _Layout(NamedTuple):
+    """Where the schema's fields sit in the values of applications whose keys come in one order."""
+
+    numbers: Callable[[tuple], tuple]
+    categories: Callable[[tuple], tuple]
+    reference: int
+    target: int
+
+
+def _layout(keys: tuple[str, ...]) -> _Layout | None:
+    """The positions of every field for this key order (an absent field reads the None appended last);
+    None if a key is not the schema's."""
+    if not _ALLOWED_KEYS.issuperset(keys):
+        return None
+    position = {key: index for index, key in enumerate(keys)}
+    absent = len(keys)
+    return _Layout(
+        itemgetter(*(position.get(name, absent) for name in _NUMERIC_NAMES)),
+        itemgetter(*(position.get(name, absent) for name in _CATEGORY_NAMES)),
+        position.get(ID_COLUMN, absent),
+        position.get(TARGET_COLUMN, absent),
+    )
+
+
+def _rows(applications: Sequence[Any]) -> tuple[list[tuple], list[tuple], list[Any]] | None:
+    """Each application's numbers and categories in schema order, and the client ids; None if a field is
+    unknown, an application is not an object, or an id or target is not a whole number."""
+    if not applications or set(map(type, applications)) != {dict}:
+        return None
+    numbers, categories, references, targets = [], [], [], []
+    keys, layout = None, None
+    for application in applications:
+        # Clients send every application with the same keys in the same order: found by position once,
+        # then read by position (no name hashed per field), the layout changing only with the key order.
+        if (order := tuple(application)) != keys:
+            keys, layout = order, _layout(order)
+            if layout is None:
+                return None
+        values = (*application.values(), None)
+        numbers.append(layout.numbers(values))
+        categories.append(layout.categories(values))
+        references.append(values[layout.reference])
+        targets.append(values[layout.target])
+    if not _whole_numbers(references, minimum=0) or not _whole_numbers(targets):
+        return None
+    return numbers, categories, references
+
+
+def _whole_numbers(values: list[Any], minimum: int | None = None) -> bool:
+    if not set(map(type, values)) <= _REFERENCE_TYPES:
+        return False
+    return minimum is None or all(value >= minimum for value in values if value is not None)
+
+
+def _numbers_valid(numbers: list[tuple], encoded: np.ndarray) -> bool:
+    """Types, presence, ranges, special values and whole numbers of every numeric column at once."""
+    if not set(map(type, chain.from_iterable(numbers))) <= _NUMBER_TYPES:
+        return False
+    try:
+        matrix = np.array(numbers, dtype=np.float64)  # None -> NaN
+    except OverflowError:  # an integer beyond any float: out of every range
+        return False
+    missing = np.isnan(matrix)
+    if (missing & _REQUIRED).any():
+        return False
+    allowed = missing | ((matrix >= _LOW) & (matrix <= _HIGH))
+    for index, special in _SPECIAL:
+        allowed[:, index] |= np.isin(matrix[:, index], special)
+    whole = matrix[:, _WHOLE]
+    if not allowed.all() or not (missing[:, _WHOLE] | (np.floor(whole) == whole)).all():
+        return False
+    encoded[:, _NUMERIC_POSITIONS] = matrix
+    return True
+
+
+def _categories_valid(categories: list[tuple], encoded: np.ndarray) -> bool:
+    """Every category column holds only its levels (or null where allowed); written as level codes."""
+    for spec, levels, column in zip(_CATEGORIES, _LEVELS, zip(*categories, strict=True), strict=True):
+        try:
+            others = set(column) - levels
+        except TypeError:  # an unhashable value (a list, an object): not a level
+            return False
+        if others and not (spec.nullable and all(_is_nan(value) for value in others)):
+            return False
+        encoded[:, _POSITION[spec.name]] = _codes(LEVEL_CODES[spec.name], column)
+    return True
+
+
+def _is_nan(value: Any) -> bool:
+    # NaN is how pandas and Python's json write a missing text cell: missing, like null (schema.is_missing).
+    return type(value) is float and value != value
+
+
+def _codes(codes: Mapping[str, float], column: tuple) -> np.ndarray:
+    return np.array(list(map(codes.get, column)), dtype=np.float64)  # missing (None, NaN) -> NaN
