@@ -42,11 +42,14 @@ def operations(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_every_answer_of_the_api_is_declared(document: dict[str, Any]) -> None:
     keyed = "securitySchemes" in document["components"]
-    expected = {"200", "400", "413", "415", "500", "504"} | ({"401"} if keyed else set())
+    expected = {"200", "400", "413", "415", "500", "503", "504"} | ({"401"} if keyed else set())
     assert document["openapi"].startswith("3.1")
     for operation in operations(document):
         assert set(operation["responses"]) == expected
         assert ("security" in operation) == keyed
+        assert "X-Request-ID" in operation["responses"]["200"]["headers"]  # the record's id in the log
+        assert "decision log unavailable" in operation["responses"]["503"]["content"]["application/json"][
+            "example"]["error"]  # fmt: skip
     assert set(document["paths"]["/readyz"]["get"]["responses"]) == {"200", "503"}
 
 

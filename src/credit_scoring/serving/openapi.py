@@ -133,8 +133,14 @@ COMMON_ERRORS = (
      "accepted: send the body as application/json"),
     ("500", "A failure of the service itself (logged).", "An unexpected error has occurred, please check "
      "the server log."),
+    ("503", "The decision log cannot be written (disk full, unwritable): no decision is answered without "
+     "its record (CREDIT_JOURNAL_FAILURE_POLICY=refuse, the default).", "decision log unavailable: "
+     "[Errno 28] No space left on device"),
     ("504", "Not answered within the server's timeout.", "Not able to process the request in 30 seconds"),
 )  # fmt: skip
+# Every recorded answer names its record in the decision log, so support and auditors can find it.
+REQUEST_ID = {"X-Request-ID": {"description": "Id of this request's record in the decision log.",
+                               "schema": {"type": "string"}}}  # fmt: skip
 UNAUTHORISED = "missing API key: send it in the X-API-Key header (or Authorization: Bearer)"
 
 
@@ -144,7 +150,7 @@ def _responses(route: str, operation: Operation, api_key: bool) -> dict[str, Any
     invalid = "Invalid request: each problem names its field and the rule it breaks."
     answer = _content(operation.answer, operation.answer_example)
     responses = {
-        "200": {"description": "The answer.", "content": answer},
+        "200": {"description": "The answer.", "content": answer, "headers": REQUEST_ID},
         "400": _error(invalid, BadRequestError, _bad_request_example(operation)),
         "413": _error(f"Body over {limit // KIB} KiB, refused before it is read.", BodyTooLarge, too_large),
     }
