@@ -118,8 +118,9 @@ def start_variant(name: str, variant: HttpVariant, bento: str, workdir: Path) ->
 
     port = free_port()
     env = dict(os.environ) | variant.env | {"BENTOML_DO_NOT_TRACK": "True"}
-    env["CREDIT_REQUEST_STORE_URL"] = f"sqlite:///{workdir / name / 'requests.db'}"
-    env["CREDIT_PROFILE_DIR"] = str(workdir / name / "profiles")
+    env["CREDIT_DATA_DIR"] = str(workdir / name)  # its own journal, store and profiles
+    for variable in ("CREDIT_REQUEST_STORE_URL", "CREDIT_STORE_DIR", "CREDIT_PROFILE_DIR"):
+        env.pop(variable, None)
     if variant.bentoml_config:
         env["BENTOML_CONFIG_OPTIONS"] = " ".join(variant.bentoml_config)
     (workdir / name).mkdir(parents=True, exist_ok=True)
@@ -249,12 +250,14 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return chosen
 
 
-COUNTERS = ("submitted", "written", "dropped", "failed_records", "queue_depth")
+# Per worker: decisions appended to its journal, answered without a record (policy "count"), refused
+# with a 503 (policy "refuse"). The journal lag is the host's: the same figure from every worker.
+COUNTERS = ("appended", "unrecorded", "refused")
 
 
 def monitoring_counters(base_url: str, polls: int = 40) -> dict[str, Any]:
-    """The request-log counters summed over the server's workers (each answers for itself: poll until
-    every worker was seen), right after the load: records dropped under load show here."""
+    """The journal's counters summed over the server's workers (each answers for itself: poll until
+    every worker was seen) and the host's ingest lag, right after the load."""
     import httpx
 
     by_worker: dict[int, dict[str, Any]] = {}
@@ -263,25 +266,24 @@ def monitoring_counters(base_url: str, polls: int = 40) -> dict[str, Any]:
         if not health.get("enabled"):
             return {"enabled": False}
         by_worker[health["pid"]] = health
-    sums = {name: sum(int(h.get(name, 0)) for h in by_worker.values()) for name in COUNTERS}
-    return {"enabled": True, "workers_seen": len(by_worker), **sums}
+    sums = {name: sum(int(h["journal"].get(name, 0)) for h in by_worker.values()) for name in COUNTERS}
+    lag = max((h["lag"] for h in by_worker.values()), key=lambda lag: lag["lag_bytes"])
+    return {"enabled": True, "workers_seen": len(by_worker), **sums, "lag_records": lag["lag_records"],
+            "lag_bytes": lag["lag_bytes"], "lag_seconds": lag["lag_seconds"]}  # fmt: skip
 
 
 def backlog(counters: Mapping[str, Any]) -> int:
-    """Records submitted but not yet written (nor counted as lost) by a server's logger processes."""
-    if not counters.get("enabled"):
-        return 0
-    settled = counters["written"] + counters["dropped"] + counters["failed_records"]
-    return max(counters["queue_depth"], counters["submitted"] - settled)
+    """Journal bytes not yet ingested into the store (0 when monitoring is off)."""
+    return int(counters.get("lag_bytes", 0)) if counters.get("enabled") else 0
 
 
 def wait_until_logged(servers: list[Server], report: Report, timeout_s: float = 180.0) -> None:
-    """Let every server's logger process finish the records of earlier runs before the next run: at idle
-    priority it would otherwise spend that backlog in the next run's CPU gaps, whichever variant runs."""
+    """Let every server's ingest finish the journal of earlier runs before the next run: at idle priority
+    it would otherwise spend that backlog in the next run's CPU gaps, whichever variant runs."""
     deadline = time.monotonic() + timeout_s
     waiting = {s.name: backlog(monitoring_counters(s.base_url, polls=8)) for s in servers}
     if any(waiting.values()):
-        report(f"waiting for the request logs to catch up: {waiting}")
+        report(f"waiting for the journal ingest to catch up (bytes): {waiting}")
     while any(waiting.values()) and time.monotonic() < deadline:
         time.sleep(1.0)
         waiting = {s.name: backlog(monitoring_counters(s.base_url, polls=8)) for s in servers}

@@ -15,6 +15,7 @@ from credit_scoring_tools.bench_http import (
     TUNED,
     VARIANTS,
 )
+from credit_scoring_tools.bench_recording import render_recording
 
 # The sections of profiling/TRIED.md the report includes as they are written (the project's history).
 TRIED_SECTION = "What was tried"
@@ -42,7 +43,8 @@ def render_targets(result: Mapping[str, Any]) -> list[str]:
         [v["target"], _fmt(v["value"], 3), marks[v["met"]], f"`{v['json_key']}`"]
         for v in result["targets"].values()
     ]
-    return ["## Targets (issues 5 and 4)", "", *_table(["target", "measured", "verdict", "key"], rows), ""]
+    table = _table(["target", "measured", "verdict", "key"], rows)
+    return ["## Targets (issues 5, 4 and 12)", "", *table, ""]
 
 
 def render_single(inprocess: Mapping[str, Any]) -> list[str]:
@@ -228,15 +230,15 @@ def _share_span(shares: list[list[float]]) -> str:
 
 
 def render_monitoring(monitoring: Mapping[str, Any]) -> list[str]:
-    """What the request log did under the load (dropped records are the price of an overload)."""
+    """What the decision journal did under the load (nothing dropped: the lag is what is not stored yet)."""
     lines = []
     for name, c in monitoring.items():
         if c.get("enabled"):
             lines.append(
-                f"- request log of `{name}` right after the runs ({c['workers_seen']} worker(s)): "
-                f"{c['submitted']:,} records submitted, {c['written']:,} written so far, "
-                f"{c['queue_depth']:,} waiting for the idle-priority logger process, "
-                f"{c['dropped']:,} dropped, {c['failed_records']:,} failed."
+                f"- decision journal of `{name}` right after the runs ({c['workers_seen']} worker(s)): "
+                f"{c['appended']:,} decisions appended, {c['lag_records']:,} not yet ingested "
+                f"({c['lag_seconds']:,.0f} s behind), {c['unrecorded']:,} answered without a record, "
+                f"{c['refused']:,} refused with a 503."
             )
     return ["Monitoring under load:", "", *lines] if lines else []
 
@@ -338,5 +340,6 @@ def render_report(result: Mapping[str, Any], history: str) -> str:
     lines += render_targets(result) + render_context(result)
     lines += render_single(result["inprocess"]) + render_batch(result["inprocess"])
     lines += render_http(result["http"]) + render_rounds(result["http"]) + render_floor(result["http"])
+    lines += render_recording(result.get("recording"))
     lines += render_profile(result["profile"]) + render_configuration(result, history)
     return "\n".join(lines).rstrip() + "\n"

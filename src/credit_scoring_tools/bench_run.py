@@ -132,6 +132,7 @@ def final_configuration(settings: Settings, monitoring: MonitoringSettings) -> d
 
 def run_bench(plan: BenchPlan, report: Report) -> dict[str, Any]:
     """Both benchmarks, targets and context, as one JSON-ready dict with stable keys."""
+    from credit_scoring_tools.bench_recording import run_recording_benchmark
     from credit_scoring_tools.inprocess_bench import run_inprocess_benchmark
 
     before = machine_state()
@@ -139,6 +140,7 @@ def run_bench(plan: BenchPlan, report: Report) -> dict[str, Any]:
     model = load_model(plan, report)
     inprocess = run_inprocess_benchmark(model, inprocess_config(plan.quick), report)
     http = None if plan.skip_http else run_http_benchmark(http_plan(plan), report)
+    recording = run_recording_benchmark(None if plan.skip_http else plan.bento, plan.quick, report)
     result: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -147,6 +149,7 @@ def run_bench(plan: BenchPlan, report: Report) -> dict[str, Any]:
         "elapsed_s": round(time.perf_counter() - started, 1),
         "inprocess": inprocess,
         "http": http,
+        "recording": recording,
         "profile": profile_excerpt(plan.profile_path),
         "final_configuration": final_configuration(plan.settings, plan.monitoring),
     }

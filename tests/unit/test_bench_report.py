@@ -83,8 +83,8 @@ def fake_http() -> dict:
         "batch_applications_per_request": 50,
     }
     monitoring = {
-        TUNED: {"enabled": True, "workers_seen": 2, "submitted": 90_000, "written": 40_000, "dropped": 1_234,
-                "failed_records": 0, "queue_depth": 48_766},
+        TUNED: {"enabled": True, "workers_seen": 2, "appended": 90_000, "unrecorded": 0, "refused": 0,
+                "lag_records": 50_000, "lag_bytes": 11_000_000, "lag_seconds": 42.0},
         MONITORING_OFF: {"enabled": False},
     }  # fmt: skip
     variants = describe_variants()
@@ -165,8 +165,8 @@ def test_report_shows_every_target_figure_and_section(result: dict) -> None:
     assert "parse_validate  209.4" in text
     assert "| `bentoml_defaults` | /score x16 | 320.0 |" in text
     assert "| `tuned_monitoring_on` | /livez x16 |" in text  # the floor of any endpoint on this machine
-    assert "90,000 records submitted, 40,000 written so far, 48,766 waiting" in text
-    assert "1,234 dropped" in text
+    assert "90,000 decisions appended, 50,000 not yet ingested (42 s behind)" in text
+    assert "0 answered without a record, 0 refused with a 503" in text
 
 
 def test_outputs_round_trip_through_json(result: dict, tmp_path: Path) -> None:
@@ -199,11 +199,10 @@ def test_the_key_scenario_keeps_its_median_round_and_every_round() -> None:
     assert "rounds" not in median_run(runs[:1])
 
 
-def test_backlog_counts_records_not_yet_settled() -> None:
-    counters = {"enabled": True, "submitted": 100, "written": 60, "dropped": 5, "failed_records": 5}
-    assert backlog(counters | {"queue_depth": 20}) == 30  # written stats lag: the larger figure counts
-    assert backlog(counters | {"queue_depth": 40}) == 40
-    assert backlog(counters | {"written": 90, "queue_depth": 0}) == 0
+def test_backlog_is_the_journal_not_yet_ingested() -> None:
+    counters = {"enabled": True, "appended": 100, "lag_records": 40, "lag_bytes": 9_000, "lag_seconds": 3.0}
+    assert backlog(counters) == 9_000
+    assert backlog(counters | {"lag_bytes": 0}) == 0
     assert backlog({"enabled": False}) == 0
 
 
@@ -263,3 +262,26 @@ def test_the_load_sends_the_api_key_of_the_settings_only_when_one_is_set() -> No
     assert request_headers(SecretStr("k"))["X-API-Key"] == "k"
     assert "X-API-Key" not in request_headers(None)
     assert "X-API-Key" not in request_headers(SecretStr(""))  # an empty key leaves the service open
+
+
+def test_the_decision_log_figures_are_judged_and_reported() -> None:
+    from credit_scoring_tools.bench_recording import render_recording
+    from credit_scoring_tools.bench_targets import evaluate_targets
+
+    on = {"answered_200": 1_000, "stored": 1_003, "requests_per_s": 900.0, "catch_up_s": 12.5,
+          "largest_lag": {"lag_records": 4_000, "lag_seconds": 9.0}}  # fmt: skip
+    recording = {
+        "append_us": {"p50": 7.5, "p90": 11.0, "n": 20_000},
+        "ingest": {"records": 50_000, "records_per_cpu_s": 14_000.0, "records_per_s": 9_000.0,
+                   "bytes_per_record": 520.0},
+        "sustained": {"monitoring_on": on, "monitoring_off": {"requests_per_s": 1_000.0},
+                      "requests_per_s_on_vs_off": 0.9, "stored_minus_answered": 3},
+    }
+    verdicts = evaluate_targets({"recording": recording})
+    assert verdicts["journal_append_us"]["met"] and verdicts["ingest_rate"]["met"]
+    assert verdicts["bytes_per_record"]["met"] is False  # 520 > 500
+    assert verdicts["sustained_on_vs_off"]["met"] and verdicts["sustained_unstored"]["met"]
+    text = "\n".join(render_recording(recording))
+    assert "p50 7.5 us" in text and "14,000 records per CPU-second" in text and "520 bytes" in text
+    assert "1,000 answered 200, 1,003 stored" in text and "0.90x (target >= 0.80)" in text
+    assert render_recording(None) == []
