@@ -16,13 +16,14 @@ SCENARIO ?= normal
 RATE ?= 20
 DURATION ?= 60
 VERSION ?=
+ENGINE ?= local
 
 export WHYLOGS_NO_ANALYTICS := 1
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
 .DEFAULT_GOAL := help
 .PHONY: help venv system-deps data train promote mlflow-ui build serve demo demo-stop test test-fast lint \
-        simulate drift-report monitor profile bench container-test clean
+        simulate drift-report monitor profile bench container-test clean score-file
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -43,6 +44,12 @@ train: venv ## Train, evaluate and register a model (DATA=path/to/application_tr
 
 promote: venv ## Promote the newest version to @production if it beats the champion (VERSION= to pick one)
 	$(PY) registry/promote.py $(if $(VERSION),--version $(VERSION))
+
+score-file: venv ## Score a file with @production (IN=, OUT=, ENGINE=local|spark, REJECTS=, MASTER=)
+	@test -n "$(IN)" -a "$(origin OUT)" != file || { echo "usage: make score-file IN=applications.csv" \
+		"OUT=scores.parquet [ENGINE=spark] [REJECTS=rejects.csv] [MASTER=local[2]]" >&2; exit 2; }
+	$(PY) registry/score_file.py --in "$(IN)" --out "$(OUT)" --engine $(ENGINE) \
+		$(if $(REJECTS),--rejects "$(REJECTS)") $(if $(MASTER),--master "$(MASTER)")
 
 mlflow-ui: venv ## Start the MLflow UI on the embedded store (port MLFLOW_PORT)
 	$(PY) registry/mlflow_ui.py --port $(MLFLOW_PORT)
