@@ -31,7 +31,7 @@ help: ## List the targets
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,spark]'
 	@touch $(STAMP)
 
 venv: $(STAMP) ## Create .venv and install the pinned dependencies (constraints.txt)

@@ -41,6 +41,11 @@ def file_format(path: Path, role: str) -> str:
     return found
 
 
+def is_uri(path: str) -> bool:
+    """``hdfs://…``, ``s3a://…`` and the like: paths only a cluster can open."""
+    return "://" in path
+
+
 def check_input_file(path: Path) -> str:
     """The format of an input file that exists, or a UsageError saying what is wrong."""
     fmt = file_format(path, "input")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from credit_scoring.batch.files import check_input_file, file_format
+from credit_scoring.batch.files import check_input_file, file_format, is_uri
 from credit_scoring.batch.model import BatchModel, production_model
 from credit_scoring.batch.summary import Summary
 from credit_scoring.errors import UsageError
@@ -62,8 +62,3 @@ def run_job(job: FileJob, settings: Settings) -> tuple[Summary, BatchModel]:
 
     summary = score_file_locally(Path(job.source), Path(job.out), Path(job.rejects_path), model, job.progress)
     return summary, model
-
-
-def is_uri(path: str) -> bool:
-    """``hdfs://…``, ``s3a://…`` and the like: paths only a cluster can open."""
-    return "://" in path
