@@ -31,10 +31,7 @@ if TYPE_CHECKING:  # the tasks import this module: no MLflow (seconds per Python
 INSTALL_HINT = "install the optional extra: pip install -e '.[spark]' (make venv does)"
 # Where each row comes from: with the count of rows per file block, rows are numbered as in the file.
 FILE, BLOCK = "_file", "_block"
-DEFAULT_CONF = {
-    "spark.ui.showConsoleProgress": "true",  # Spark's own progress bar, one line per stage
-    "spark.sql.session.timeZone": "UTC",
-}
+DEFAULT_CONF = {"spark.ui.showConsoleProgress": "true"}  # Spark's own progress bar, one line per stage
 
 
 def spark_session(master: str, conf: dict[str, str]) -> SparkSession:
