@@ -62,6 +62,7 @@ def _quirky(frame: pd.DataFrame) -> pd.DataFrame:
         "EXT_SOURCE_1": None,
         "REGION_RATING_CLIENT_W_CITY": -1,
         "NAME_INCOME_TYPE": "Maternity leave",
+        "CNT_CHILDREN": 2.0,  # a whole number written as 2.0: the API accepts it
     }
     for position, (name, value) in enumerate(quirks.items()):
         frame.loc[position * 3 : position * 3 + 2, name] = value
