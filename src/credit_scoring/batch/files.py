@@ -166,7 +166,7 @@ def _csv_call(path: Path, call: Callable[..., T], *args: Any, **kwargs: Any) -> 
 
 
 def _as_frame(table: pa.Table) -> pd.DataFrame:
-    frame = table.to_pandas()
+    frame = table.to_pandas(split_blocks=True)  # one array per column, not copied into 2-D blocks
     if ID_COLUMN in frame.columns:  # keep the id's exact type (an integer id with gaps stays an integer)
         frame[ID_COLUMN] = pd.arrays.ArrowExtensionArray(table.column(ID_COLUMN))
     return frame
