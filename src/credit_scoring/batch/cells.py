@@ -68,7 +68,10 @@ class Cells:
 def number_column(column: pd.Series) -> NumberColumn:
     """Numbers as they are; in a text column (CSV read as text, Spark), each cell parsed as a number."""
     if column.dtype.kind in "iuf":
-        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        # float64 (a CSV read by Arrow, most Parquet columns) is used as it is: never written to here.
+        values = (
+            column.to_numpy() if column.dtype == np.float64 else column.to_numpy(np.float64, na_value=np.nan)
+        )
         return NumberColumn(values, np.zeros(len(column), dtype=bool), column)
     if pd.api.types.infer_dtype(column, skipna=True) == "boolean":
         values = np.full(len(column), np.nan)  # True is not a number to the API, so not 1 here either
