@@ -16,13 +16,14 @@ SCENARIO ?= normal
 RATE ?= 20
 DURATION ?= 60
 VERSION ?=
+ENGINE ?= local
 
 export WHYLOGS_NO_ANALYTICS := 1
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
 .DEFAULT_GOAL := help
 .PHONY: help venv system-deps data train promote mlflow-ui build serve demo demo-stop test test-fast lint \
-        simulate drift-report export-decisions monitor profile bench container-test clean
+        simulate drift-report export-decisions monitor profile bench container-test clean score-file
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -30,7 +31,7 @@ help: ## List the targets
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,spark]'
 	@touch $(STAMP)
 
 venv: $(STAMP) ## Create .venv and install the pinned dependencies (constraints.txt)
@@ -43,6 +44,12 @@ train: venv ## Train, evaluate and register a model (DATA=path/to/application_tr
 
 promote: venv ## Promote the newest version to @production if it beats the champion (VERSION= to pick one)
 	$(PY) registry/promote.py $(if $(VERSION),--version $(VERSION))
+
+score-file: venv ## Score a file with @production (IN=, OUT=, ENGINE=local|spark, REJECTS=, MASTER=)
+	@test -n "$(IN)" -a "$(origin OUT)" != file || { echo "usage: make score-file IN=applications.csv" \
+		"OUT=scores.parquet [ENGINE=spark] [REJECTS=rejects.csv] [MASTER=local[2]]" >&2; exit 2; }
+	$(PY) registry/score_file.py --in "$(IN)" --out "$(OUT)" --engine $(ENGINE) \
+		$(if $(REJECTS),--rejects "$(REJECTS)") $(if $(MASTER),--master "$(MASTER)")
 
 mlflow-ui: venv ## Start the MLflow UI on the embedded store (port MLFLOW_PORT)
 	$(PY) registry/mlflow_ui.py --port $(MLFLOW_PORT)

@@ -25,6 +25,11 @@ def decide(probability: float, threshold: float) -> Decision:
     return "refuse" if probability >= threshold else "grant"
 
 
+def decide_all(probabilities: np.ndarray, threshold: float) -> np.ndarray:
+    """``decide`` for an array of probabilities at once (batch scoring of files)."""
+    return np.where(probabilities >= threshold, "refuse", "grant")
+
+
 @dataclass(frozen=True, slots=True)
 class Score:
     """One application's answer: probability of default and the decision at the model's threshold."""

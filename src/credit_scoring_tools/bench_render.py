@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from credit_scoring.errors import UsageError
+from credit_scoring_tools.batch_bench import render_files
 from credit_scoring_tools.bench_http import (
     DEFAULTS,
     FLOOR_SCENARIO,
@@ -341,5 +342,6 @@ def render_report(result: Mapping[str, Any], history: str) -> str:
     lines += render_single(result["inprocess"]) + render_batch(result["inprocess"])
     lines += render_http(result["http"]) + render_rounds(result["http"]) + render_floor(result["http"])
     lines += render_recording(result.get("recording"))
+    lines += render_files(result.get("files"), result.get("http_batch_vs_inprocess"))
     lines += render_profile(result["profile"]) + render_configuration(result, history)
     return "\n".join(lines).rstrip() + "\n"

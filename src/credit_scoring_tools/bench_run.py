@@ -14,7 +14,7 @@ from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from credit_scoring_tools.bench_http import HttpSettings, Report, run_http_benchmark
+from credit_scoring_tools.bench_http import TUNED, HttpSettings, Report, run_http_benchmark
 from credit_scoring_tools.bench_render import render_report
 from credit_scoring_tools.bench_targets import evaluate_targets
 from credit_scoring_tools.settings_dump import public_settings
@@ -141,6 +141,7 @@ def run_bench(plan: BenchPlan, report: Report) -> dict[str, Any]:
     inprocess = run_inprocess_benchmark(model, inprocess_config(plan.quick), report)
     http = None if plan.skip_http else run_http_benchmark(http_plan(plan), report)
     recording = run_recording_benchmark(None if plan.skip_http else plan.bento, plan.quick, report)
+    files = run_file_benchmark(plan, report)
     result: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -150,11 +151,38 @@ def run_bench(plan: BenchPlan, report: Report) -> dict[str, Any]:
         "inprocess": inprocess,
         "http": http,
         "recording": recording,
+        "files": files,
         "profile": profile_excerpt(plan.profile_path),
         "final_configuration": final_configuration(plan.settings, plan.monitoring),
     }
+    result["http_batch_vs_inprocess"] = http_batch_share(result)
     result["targets"] = evaluate_targets(result)
     return result
+
+
+def run_file_benchmark(plan: BenchPlan, report: Report) -> dict[str, Any] | None:
+    """`make score-file`'s throughput (1,000,000 synthetic rows as Parquet and CSV) and Spark's parity with
+    the local engine, on the @production model; None when no @production model can be read."""
+    from credit_scoring.batch.model import production_model
+    from credit_scoring.errors import CreditScoringError
+    from credit_scoring_tools.batch_bench import measure_batch_scoring
+
+    try:
+        model = production_model(plan.settings)
+    except CreditScoringError as error:
+        report(f"files: not measured ({error})")
+        return None
+    report("files: make score-file's local engine on synthetic files, then Spark's parity")
+    return measure_batch_scoring(model, 20_000 if plan.quick else 1_000_000, 2_000 if plan.quick else 20_000)
+
+
+def http_batch_share(result: Mapping[str, Any]) -> float | None:
+    """/score_batch x16 applications/s over HTTP as a share of the in-process batch rows/s of the run."""
+    from credit_scoring_tools.bench_targets import lookup
+
+    http = lookup(result, ("http", "results", TUNED, "score_batch_c16", "applications_per_s"))
+    inprocess = lookup(result, ("inprocess", "batch", "optimised_frame_2_thread", "rows_per_s"))
+    return round(http / inprocess, 4) if http and inprocess else None
 
 
 def write_outputs(result: Mapping[str, Any], out_dir: Path, history: str) -> tuple[Path, Path]:

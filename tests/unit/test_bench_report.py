@@ -285,3 +285,22 @@ def test_the_decision_log_figures_are_judged_and_reported() -> None:
     assert "p50 7.5 us" in text and "14,000 records per CPU-second" in text and "520 bytes" in text
     assert "1,000 answered 200, 1,003 stored" in text and "0.90x (target >= 0.80)" in text
     assert render_recording(None) == []
+
+
+def test_the_batch_scoring_figures_are_judged_and_reported() -> None:
+    from credit_scoring_tools.batch_bench import render_files
+    from credit_scoring_tools.bench_targets import evaluate_targets
+
+    files = {
+        "local_parquet": {"rows": 1_000_000, "rows_per_s": 161_000},
+        "local_csv": {"rows": 1_000_000, "rows_per_s": 205_000},
+        "spark_parity": {"rows": 20_000, "max_abs_difference": 0.0, "same_decisions": True,
+                         "rejects_identical": True},
+    }  # fmt: skip
+    verdicts = evaluate_targets({"files": files, "http_batch_vs_inprocess": 0.3})
+    assert verdicts["score_file_parquet"]["met"] is False and verdicts["score_file_csv"]["met"]
+    assert verdicts["spark_parity"]["met"] and verdicts["http_batch_share"]["met"]
+    text = "\n".join(render_files(files, 0.3))
+    assert "30.0% of the in-process batch rows/s" in text and "161,000 rows/s" in text
+    assert "largest probability difference 0.0, same decisions True, identical rejects True" in text
+    assert "not measured" in "\n".join(render_files(None, None))

@@ -1,0 +1,1 @@
+"""Batch scoring of application files with the @production model, locally or on Spark."""
