@@ -245,7 +245,8 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     chosen = dict(ordered[(len(ordered) - 1) // 2])
     if len(runs) > 1:
         chosen["rounds"] = [
-            {k: run[k] for k in ("requests_per_s", "p50_ms", "p99_ms", "errors")} for run in runs
+            {k: run.get(k) for k in ("requests_per_s", "p50_ms", "p99_ms", "errors", "worker_shares")}
+            for run in runs
         ]
     return chosen
 

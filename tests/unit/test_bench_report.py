@@ -196,6 +196,7 @@ def test_the_key_scenario_keeps_its_median_round_and_every_round() -> None:
     chosen = median_run(runs)
     assert chosen["p50_ms"] == 7.5 and chosen["requests_per_s"] == 1_100.0  # not the lucky round
     assert [r["p50_ms"] for r in chosen["rounds"]] == [9.0, 6.5, 7.5]
+    assert "worker_shares" in chosen["rounds"][0]  # each round's share per worker is kept for the report
     assert "rounds" not in median_run(runs[:1])
 
 
