@@ -45,7 +45,7 @@ def render_targets(result: Mapping[str, Any]) -> list[str]:
         for v in result["targets"].values()
     ]
     table = _table(["target", "measured", "verdict", "key"], rows)
-    return ["## Targets (issues 5, 4 and 12)", "", *table, ""]
+    return ["## Targets (issues 4, 5, 12 and 15)", "", *table, ""]
 
 
 def render_single(inprocess: Mapping[str, Any]) -> list[str]:
