@@ -48,12 +48,7 @@ def _broken_number(spec: ColumnSpec, column: NumberColumn) -> np.ndarray:
     values = column.values
     missing = np.isnan(values) & ~column.text
     present = ~missing & ~column.text
-    allowed = (values >= _bound(spec.minimum, -np.inf)) & (values <= _bound(spec.maximum, np.inf))
-    if spec.special_values:
-        allowed |= np.isin(values, spec.special_values)
-    broken = column.text | (present & ~allowed)
-    if spec.kind == "int":  # infinities are out of range already; floor(inf) == inf
-        broken |= present & (np.floor(values) != values)
+    broken = column.text | (present & ~spec.allows_each(values))
     return broken if spec.nullable else broken | missing
 
 
@@ -61,7 +56,3 @@ def _broken_level(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
     missing = column.isna().to_numpy()
     unknown = ~column.isin(spec.levels).to_numpy() & ~missing
     return unknown if spec.nullable else unknown | missing
-
-
-def _bound(limit: float | None, unbounded: float) -> float:
-    return unbounded if limit is None else limit
