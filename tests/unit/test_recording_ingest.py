@@ -113,7 +113,10 @@ def test_a_crash_between_store_write_and_checkpoint_stores_nothing_twice(tmp_pat
 
 
 def test_profiles_are_rebuilt_for_what_was_stored_after_their_last_write(tmp_path: Path) -> None:
-    journal_of(tmp_path / "journal", [scored(b, i) for i, b in enumerate(bodies(120))])
+    # An hour ahead: the window must still be open when run_once rolls (records at import time were
+    # rolled to disk when the clock passed the hour between the module's import and this test).
+    later = time.time() + 3600
+    journal_of(tmp_path / "journal", [scored(b, i, at=later) for i, b in enumerate(bodies(120))])
     crashed = ingest_of(tmp_path, batch_records=50)
     crashed.run_once(flush=False)  # stored and checkpointed, profiles only in memory: then "killed"
     assert not list((tmp_path / "profiles").rglob("*.bin"))
