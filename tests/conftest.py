@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 # The tiny registered model, shared by the integration and end-to-end suites (built once per session).
-pytest_plugins = ["tests.support.model_fixtures"]
+pytest_plugins = ["tests.support.model_fixtures", "tests.support.postgres"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -22,3 +22,6 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["WHYLOGS_NO_ANALYTICS"] = "1"
     os.environ["MPLBACKEND"] = "Agg"
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    # pytest's tmp folders under this session's scratch: several sessions at once (worktrees on one
+    # machine) share /tmp/pytest-of-<user>, and one session's clean-up there removed another's folders.
+    os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", str(scratch))

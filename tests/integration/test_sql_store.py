@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import subprocess
-import tempfile
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -20,38 +13,6 @@ from credit_scoring.recording.store import SqlStore, operations_from_records
 from credit_scoring.schema import example_application
 
 pytestmark = pytest.mark.integration
-
-
-def _postgres_bin() -> Path | None:
-    found = shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))), None)
-    return Path(found).parent if found else None
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """A throw-away PostgreSQL cluster on a Unix socket (as user postgres when the tests run as root)."""
-    binaries = _postgres_bin()
-    if binaries is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    pytest.importorskip("psycopg", reason="the PostgreSQL driver psycopg is not installed")
-    # Not under pytest's tmp folder: its parents are private to root, and the server runs as postgres.
-    root = Path(tempfile.mkdtemp(prefix="credit-postgres-"))
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if as_user:
-        shutil.chown(root, "postgres")
-    data, port = root / "data", 55_000 + os.getpid() % 1000
-    subprocess.run([*as_user, binaries / "initdb", "-D", data, "-A", "trust", "-U", "postgres"],
-                   check=True, capture_output=True)  # fmt: skip
-    pg_ctl = [*as_user, binaries / "pg_ctl", "-D", data]
-    options = f"-p {port} -k {root} -c listen_addresses=''"
-    subprocess.run(
-        [*pg_ctl, "-o", options, "-l", root / "log", "-w", "start"], check=True, capture_output=True
-    )
-    try:
-        yield f"postgresql://postgres@/postgres?host={root}&port={port}"
-    finally:
-        subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _records(count: int, start: datetime) -> list[RequestRecord]:
