@@ -10,6 +10,7 @@ lies between (never what the profiles already hold). Segments fully ingested are
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -122,6 +123,9 @@ class Ingest:
             self._housekeeping(force_profiles=flush)
         except Exception as error:  # e.g. a full disk for the checkpoint: stored records stay stored
             self._store_failed(self.journal_dir / "housekeeping", error)
+        # Every pass, whatever failed: health must show a store outage while it lasts, not after it.
+        with contextlib.suppress(OSError):  # a full journal disk: written again next pass
+            self.write_status()
         return stored
 
     def _consume(self, path: Path, flush: bool) -> int:
@@ -238,7 +242,6 @@ class Ingest:
             cutoff = retention_cutoff(self.retention_days)
             self.counters.dropped_days += self._safely(self.store.drop_days_before, cutoff)
             self._next_purge = now + PURGE_EVERY_S
-        self.write_status()
 
     def _safely(self, task: Callable[..., int], *args: Any) -> int:
         try:
