@@ -92,11 +92,20 @@ class AnsweredLoad:
         self.headers = {"Content-Type": "application/json"} | (headers or {})
         self.answers: list[tuple[int, str | None]] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), name="answered-load")
+        # A daemon: a caller failing before stop() must not keep the interpreter alive, sending forever.
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._run()), name="answered-load", daemon=True
+        )
 
     def start(self) -> AnsweredLoad:
         self._thread.start()
         return self
+
+    def __enter__(self) -> AnsweredLoad:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
 
     def stop(self) -> list[tuple[int, str | None]]:
         """Stop sending; every answer received, in no particular order."""
