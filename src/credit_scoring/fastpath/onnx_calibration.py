@@ -29,8 +29,8 @@ def _constant(name: str, values: np.ndarray) -> onnx.TensorProto:
 def add_calibration(exported: onnx.ModelProto, output: str, calibrator: Calibrator) -> None:
     """Rename the trees' ``output`` (n, 2) and compute ``output`` again as the calibrated probabilities.
 
-    The log-odds are recovered as ``log(p) - log(1 - p)`` from the two columns the trees give, each exact
-    to float32's relative precision (no cancellation near 0 or 1); the calibrator then runs in float64.
+    The log-odds are ``log(p) - log(1 - p)`` from the two columns the trees give, each exact to float32's
+    relative precision (no cancellation near 0 or 1); the calibrator then runs in float64.
     """
     from onnx import TensorProto
 
@@ -40,67 +40,69 @@ def add_calibration(exported: onnx.ModelProto, output: str, calibrator: Calibrat
     nodes = [
         _node("Cast", [TREE_PROBABILITIES], "trees_double", to=TensorProto.DOUBLE),
         _node("Log", ["trees_double"], "trees_log"),
-        _node("Slice", ["trees_log"], "log_repaid", axes=[1], starts=[0], ends=[1]),
-        _node("Slice", ["trees_log"], "log_default", axes=[1], starts=[1], ends=[2]),
-        _node("Sub", ["log_default", "log_repaid"], "raw_score"),
     ]
-    tail, constants = _calibration_nodes(calibrator, "raw_score", "calibrated_default")
-    nodes += [*tail, _node("Sub", ["one_double", "calibrated_default"], "calibrated_repaid")]
-    nodes.append(_node("Concat", ["calibrated_repaid", "calibrated_default"], output, axis=1))
-    graph.node.extend(nodes)
-    graph.initializer.extend([*constants, _constant("one_double", np.ones(1))])
+    tail, constants = _calibration_nodes(calibrator, "trees_log", output)
+    graph.node.extend([*nodes, *tail])
+    graph.initializer.extend(constants)
     for declared in graph.output:
         if declared.name == output:
             declared.type.tensor_type.elem_type = TensorProto.DOUBLE
 
 
 def _calibration_nodes(
-    calibrator: Calibrator, raw: str, output: str
+    calibrator: Calibrator, log_probabilities: str, output: str
 ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
     if isinstance(calibrator, SigmoidCalibrator):
-        return _sigmoid_nodes(calibrator, raw, output)
+        return _sigmoid_nodes(calibrator, log_probabilities, output)
     if isinstance(calibrator, IsotonicCalibrator):
-        return _isotonic_nodes(calibrator, raw, output)
+        return _isotonic_nodes(calibrator, log_probabilities, output)
     raise TypeError(f"no ONNX form for the calibrator {type(calibrator).__name__}")
 
 
 def _sigmoid_nodes(
-    calibrator: SigmoidCalibrator, raw: str, output: str
+    calibrator: SigmoidCalibrator, log_probabilities: str, output: str
 ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """Both columns in three nodes (each costs time on the one-row path): ``[log q, log p] @ W + c`` is
+    ``[-logit, logit]``, ``logit = slope * (log p - log q) + intercept``; Sigmoid gives ``[1-P, P]``."""
+    slope, intercept = calibrator.slope, calibrator.intercept
+    weights = np.array([[slope, -slope], [-slope, slope]])
     nodes = [
-        _node("Mul", [raw, "sigmoid_slope"], "sigmoid_scaled"),
-        _node("Add", ["sigmoid_scaled", "sigmoid_intercept"], "sigmoid_logit"),
-        _node("Sigmoid", ["sigmoid_logit"], output),
+        _node("MatMul", [log_probabilities, "sigmoid_weights"], "sigmoid_scaled"),
+        _node("Add", ["sigmoid_scaled", "sigmoid_intercepts"], "sigmoid_logits"),
+        _node("Sigmoid", ["sigmoid_logits"], output),
     ]
     constants = [
-        _constant("sigmoid_slope", np.array([calibrator.slope])),
-        _constant("sigmoid_intercept", np.array([calibrator.intercept])),
+        _constant("sigmoid_weights", weights),
+        _constant("sigmoid_intercepts", np.array([-intercept, intercept])),
     ]
     return nodes, constants
 
 
 def _isotonic_nodes(
-    calibrator: IsotonicCalibrator, raw: str, output: str
+    calibrator: IsotonicCalibrator, log_probabilities: str, output: str
 ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
     """``np.interp`` with clipping, vectorised: ``y0 + sum_i slope_i * clip(raw - x_i, 0, x_i+1 - x_i)``."""
     knots = np.asarray(calibrator.knots_raw, dtype=np.float64)
     values = np.asarray(calibrator.knots_probability, dtype=np.float64)
-    if knots.size < 2:  # a constant map: every row gets the one value
-        nodes = [_node("Mul", [raw, "isotonic_zero"], "isotonic_nothing")]
-        nodes.append(_node("Add", ["isotonic_nothing", "isotonic_start"], output))
-        return nodes, [_constant("isotonic_zero", np.zeros(1)), _constant("isotonic_start", values[:1])]
+    if knots.size < 2:  # a constant map: left and right of a single knot alike
+        knots, values = np.append(knots, knots[0] + 1.0), np.append(values, values[0])
     widths = np.diff(knots)
     nodes = [
-        _node("Sub", [raw, "isotonic_left"], "isotonic_offset"),
+        _node("MatMul", [log_probabilities, "isotonic_difference"], "raw_score"),
+        _node("Sub", ["raw_score", "isotonic_left"], "isotonic_offset"),
         _node("Relu", ["isotonic_offset"], "isotonic_above"),
         _node("Min", ["isotonic_above", "isotonic_widths"], "isotonic_covered"),
         _node("MatMul", ["isotonic_covered", "isotonic_slopes"], "isotonic_rise"),
-        _node("Add", ["isotonic_rise", "isotonic_start"], output),
+        _node("Add", ["isotonic_rise", "isotonic_start"], "isotonic_default"),
+        _node("Sub", ["isotonic_one", "isotonic_default"], "isotonic_repaid"),
+        _node("Concat", ["isotonic_repaid", "isotonic_default"], output, axis=1),
     ]
     constants = [
+        _constant("isotonic_difference", np.array([[-1.0], [1.0]])),
         _constant("isotonic_left", knots[:-1].reshape(1, -1)),
         _constant("isotonic_widths", widths.reshape(1, -1)),
         _constant("isotonic_slopes", (np.diff(values) / widths).reshape(-1, 1)),
         _constant("isotonic_start", values[:1]),
+        _constant("isotonic_one", np.ones(1)),
     ]
     return nodes, constants
