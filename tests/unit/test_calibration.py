@@ -20,11 +20,13 @@ from credit_scoring.cost import (
 )
 from credit_scoring.data.synthetic import generate_applications
 from credit_scoring.fastpath.calibration import IsotonicCalibrator, SigmoidCalibrator
-from credit_scoring.fastpath.engines import NativeScorer, OnnxScorer
+from credit_scoring.fastpath.engines import NativeScorer, OnnxScorer, load_probability_model
 from credit_scoring.fastpath.onnx_export import calibrator_of, classifier_of, convert_classifier_to_onnx
 from credit_scoring.fastpath.parity import MAX_PROBABILITY_DIFFERENCE
+from credit_scoring.fastpath.vectorise import request_records
 from credit_scoring.model_layout import FEATURES_STEP
 from credit_scoring.schema import TARGET_COLUMN
+from credit_scoring.scoring import Scorer
 from credit_scoring.training.calibrate import (
     MAX_AUC_LOSS,
     calibrated_pipeline,
@@ -190,3 +192,17 @@ def test_a_calibrated_pipeline_survives_cloudpickle(calibrated: Pipeline, applic
     restored = cloudpickle.loads(cloudpickle.dumps(calibrated))
     np.testing.assert_array_equal(restored.predict_proba(rows), calibrated.predict_proba(rows))
     assert isinstance(calibrator_of(restored), SigmoidCalibrator | IsotonicCalibrator)
+
+
+@pytest.mark.parametrize("engine", ["onnx", "native"])
+def test_the_service_scorer_answers_and_explains_with_the_calibrated_probability(
+    calibrated: Pipeline, applications: pd.DataFrame, engine: str
+) -> None:
+    records = request_records(applications.head(20))
+    scorer = Scorer(calibrated, 0.09, "1", model=load_probability_model(engine, calibrated))
+    expected = calibrated.predict_proba(inputs(applications.head(20)))[:, 1]
+    served = np.array([score.probability for score in scorer.score(records)])
+    assert np.max(np.abs(served - expected)) < MAX_PROBABILITY_DIFFERENCE
+    explanation = scorer.explain(records[0], top=3)
+    assert explanation.score.probability == pytest.approx(served[0], abs=1e-12)
+    assert len(explanation.contributions) == 3
