@@ -18,6 +18,7 @@ _.inter_op_num_threads  # unused attribute (src/credit_scoring/fastpath/engines.
 _.execution_mode  # unused attribute (src/credit_scoring/fastpath/engines.py:54)
 _.graph_optimization_level  # unused attribute (src/credit_scoring/fastpath/engines.py:55)
 _.dim_param  # unused attribute (src/credit_scoring/fastpath/onnx_export.py:151)
+_.elem_type  # unused attribute (src/credit_scoring/fastpath/onnx_calibration.py:54)
 y  # unused variable (src/credit_scoring/features.py:143)
 input_features  # unused variable (src/credit_scoring/features.py:151)
 reference_rows  # unused variable (src/credit_scoring/monitoring/drift.py:51)

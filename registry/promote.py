@@ -34,7 +34,8 @@ def main(
 ) -> None:
     """Evaluate the candidate and the current models:/credit-scoring@production on the same held-out rows
     (business cost at each version's own threshold, and ROC-AUC), move the alias only if the candidate's
-    cost is at most the champion's x (1 + tolerance), and record the comparison as version tags.
+    expected calibration error on its test rows is at most CREDIT_PROMOTION_MAX_ECE (0.02) and its cost is
+    at most the champion's x (1 + tolerance), and record the comparison as version tags.
     Exit code: 0 promoted (or already in production), 1 refused, 2 usage error."""
     # Imported here so that --help answers at once instead of after loading MLflow.
     from credit_scoring.registry import run_promotion_job

@@ -9,6 +9,12 @@ from sklearn.metrics import roc_auc_score
 
 # Thresholds searched: fine enough that the cost curve is smooth, coarse enough to be vectorised cheaply.
 THRESHOLD_GRID: np.ndarray = np.round(np.linspace(0.0, 1.0, 1001), 3)
+# Expected calibration error: rows sorted by predicted probability and cut into this many groups of
+# equal size (deciles). Equal-size, because with 8 % defaults equal-width bins would hold almost every row
+# in the first two and say nothing about the range where decisions are taken.
+ECE_BINS = 10
+# Log-loss of a probability of exactly 0 or 1 is infinite: probabilities are clipped this far from them.
+PROBABILITY_FLOOR = 1e-6
 
 
 @dataclass(frozen=True)
@@ -17,6 +23,11 @@ class CostWeights:
 
     false_negative: float = 10.0
     false_positive: float = 1.0
+
+    @property
+    def bayes_threshold(self) -> float:
+        """The cost-optimal threshold for a calibrated probability: refuse when p x FN >= (1 - p) x FP."""
+        return self.false_positive / (self.false_positive + self.false_negative)
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,15 @@ class Evaluation:
     refusal_rate: float
     default_rate: float
     rows: int
+    mean_probability: float
+    brier: float
+    log_loss: float
+    ece: float
+
+    @property
+    def base_rate_brier(self) -> float:
+        """The Brier score of answering the observed default rate to everyone: the bar to beat."""
+        return self.default_rate * (1.0 - self.default_rate)
 
     def as_metrics(self, suffix: str, prefix: str = "") -> dict[str, float]:
         """Flat MLflow metric names, e.g. ``roc_auc_test``; the threshold is logged once, on its own."""
@@ -91,7 +111,53 @@ def evaluate_scores(
         refusal_rate=float(refused.mean()) if labels.size else 0.0,
         default_rate=float(labels.mean()) if labels.size else 0.0,
         rows=int(labels.size),
+        mean_probability=float(probabilities.mean()) if labels.size else float("nan"),
+        brier=brier_score(labels, probabilities),
+        log_loss=log_loss(labels, probabilities),
+        ece=expected_calibration_error(labels, probabilities),
     )
+
+
+def brier_score(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """Mean squared gap between the probability and the outcome (0 = perfect; lower is better)."""
+    labels, probabilities = _as_arrays(y_true, scores)
+    return float(np.mean((probabilities - labels) ** 2)) if labels.size else float("nan")
+
+
+def log_loss(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """Mean negative log-likelihood of the outcomes, probabilities clipped to ``PROBABILITY_FLOOR``."""
+    labels, probabilities = _as_arrays(y_true, scores)
+    if not labels.size:
+        return float("nan")
+    clipped = np.clip(probabilities, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
+    return float(-np.mean(labels * np.log(clipped) + (1 - labels) * np.log1p(-clipped)))
+
+
+def calibration_groups(y_true: np.ndarray, scores: np.ndarray, bins: int = ECE_BINS) -> list[np.ndarray]:
+    """Row positions sorted by probability and cut into ``bins`` groups of (nearly) equal size."""
+    _, probabilities = _as_arrays(y_true, scores)
+    order = np.argsort(probabilities, kind="stable")
+    return [group for group in np.array_split(order, min(bins, max(order.size, 1))) if group.size]
+
+
+def reliability_table(
+    y_true: np.ndarray, scores: np.ndarray, bins: int = ECE_BINS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per calibration group: mean predicted probability, observed default rate, number of rows."""
+    labels, probabilities = _as_arrays(y_true, scores)
+    groups = calibration_groups(labels, probabilities, bins)
+    predicted = np.array([probabilities[group].mean() for group in groups])
+    observed = np.array([labels[group].mean() for group in groups])
+    return predicted, observed, np.array([group.size for group in groups])
+
+
+def expected_calibration_error(y_true: np.ndarray, scores: np.ndarray, bins: int = ECE_BINS) -> float:
+    """ECE: the row-weighted mean over ``bins`` equal-size groups (by predicted probability) of
+    |mean predicted probability - observed default rate|. 0 = the probabilities match the outcomes."""
+    predicted, observed, sizes = reliability_table(y_true, scores, bins)
+    if not sizes.sum():
+        return float("nan")
+    return float(np.sum(np.abs(predicted - observed) * sizes) / sizes.sum())
 
 
 def _safe_auc(labels: np.ndarray, probabilities: np.ndarray) -> float:

@@ -194,7 +194,8 @@ def promote(
     force: bool = False,
     report: Report = lambda message: None,
 ) -> PromotionDecision:
-    """Move the production alias to the candidate if it is not worse than the champion on business cost."""
+    """Move the production alias to the candidate if it is calibrated (ECE at most
+    ``settings.promotion_max_ece``) and not worse than the champion on business cost."""
     client = MlflowClient()
     name, alias = settings.model_name, settings.production_alias
     candidate = get_version(client, name, version)
@@ -210,6 +211,9 @@ def promote(
             f"version {candidate.version} is already @{alias}",
         )
     refusal = _onnx_refusal(client, candidate, champion, force, report)
+    if refusal is not None:
+        return refusal
+    refusal = _calibration_refusal(client, candidate, champion, settings, force, report)
     if refusal is not None:
         return refusal
     if champion is None:
@@ -244,6 +248,43 @@ def _onnx_refusal(
         str(candidate.version), str(champion.version) if champion else None, "refused", reason
     )
     _record(client, candidate, decision, "not evaluated (ONNX parity)", 0.0)
+    return decision
+
+
+def _calibration_refusal(
+    client: MlflowClient,
+    candidate: ModelVersion,
+    champion: ModelVersion | None,
+    settings: Settings,
+    force: bool,
+    report: Report,
+) -> PromotionDecision | None:
+    """A refusal when the candidate's probabilities are not probabilities of default on its test rows
+    (expected calibration error above the setting): the threshold and every estimate built on them lie."""
+    frame = evaluation_frame(candidate.run_id)
+    evaluation = evaluate_version(candidate, frame, settings.cost_weights)
+    limit = settings.promotion_max_ece
+    report(
+        f"calibration: ECE {evaluation.ece:.4f} on {len(frame)} test rows of the candidate (limit {limit:g})"
+    )
+    if evaluation.ece <= limit:
+        return None
+    problem = (
+        f"version {candidate.version} is not calibrated: expected calibration error {evaluation.ece:.4f} > "
+        f"{limit:g} (mean P(default) {evaluation.mean_probability:.2%} vs {evaluation.default_rate:.2%} "
+        "observed)"
+    )
+    if force:
+        report(f"warning: {problem}; promoted anyway (--force)")
+        return None
+    reason = (
+        f"{problem}; retrain it with registry/train.py (which calibrates), or raise CREDIT_PROMOTION_MAX_ECE "
+        "if the test split is too small to measure it"
+    )
+    decision = PromotionDecision(
+        str(candidate.version), str(champion.version) if champion else None, "refused", reason, evaluation
+    )
+    _record(client, candidate, decision, f"test split of run {candidate.run_id} ({len(frame)} rows)", 0.0)
     return decision
 
 
@@ -306,6 +347,7 @@ def _record(
         "champion_cost": _figure(decision.champion, "business_cost"),
         "candidate_auc": _figure(decision.candidate, "roc_auc"),
         "champion_auc": _figure(decision.champion, "roc_auc"),
+        "candidate_ece": _figure(decision.candidate, "ece"),
         "promotion_tolerance": str(tolerance),
         "promotion_forced": str(decision.outcome == "forced").lower(),
         "evaluated_on": evaluated_on,
@@ -317,8 +359,6 @@ def _record(
 
 def _figure(evaluation: Evaluation | None, field: str) -> str:
     return "none" if evaluation is None else f"{getattr(evaluation, field):.6f}"
-
-
 
 
 def run_promotion_job(

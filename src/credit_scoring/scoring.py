@@ -76,7 +76,8 @@ class Scorer:
 
     The pipeline's own feature step builds the matrix, so serving uses exactly the features the model
     was trained with; ``model`` (ONNX Runtime or the LightGBM booster, see fastpath.engines) turns it into
-    probabilities. Explanations always use the booster, the only engine with per-feature contributions.
+    calibrated probabilities. Explanations always use the booster, the only engine with per-feature
+    contributions; they are in the trees' log-odds, which the calibrator maps to the probability in order.
     """
 
     def __init__(

@@ -57,6 +57,13 @@ class Settings(ProjectSettings):
         ge=0,
         description="Relative business-cost worsening a candidate may show and still be promoted.",
     )
+    promotion_max_ece: float = Field(
+        default=0.02,
+        gt=0,
+        lt=1,
+        description="Largest expected calibration error (10 equal-size groups, on the candidate's test "
+        "rows) a version may show and still be promoted. Env CREDIT_PROMOTION_MAX_ECE.",
+    )
 
     scoring_engine: Literal["onnx", "native"] = Field(
         default="onnx",

@@ -42,11 +42,14 @@ EXPECTED_METRICS = {
     "roc_auc_val", "roc_auc_test", "business_cost_val", "business_cost_test", "recall_test",
     "precision_test", "refusal_rate_test", "threshold", "baseline_roc_auc_test",
     "baseline_business_cost_test", "baseline_threshold", "roc_auc_gain_vs_baseline_test",
-    "business_cost_reduction_vs_baseline_test",
+    "business_cost_reduction_vs_baseline_test", "brier_test", "log_loss_test", "ece_test",
+    "mean_probability_test", "base_rate_brier_test", "uncalibrated_ece_test", "uncalibrated_roc_auc_test",
+    "roc_auc_change_by_calibration_test", "bayes_threshold", "calibration_cv_log_loss_sigmoid",
 }  # fmt: skip
 EXPECTED_ARTIFACTS = {
     "plots/roc_curve.png", "plots/cost_vs_threshold.png", "plots/feature_importance.png",
     EVALUATION_ARTIFACT, REFERENCE_PROFILE_ARTIFACT, "model_card/features.json",
+    "plots/reliability_diagram.png",
 }  # fmt: skip
 VERSION_TAGS = {
     "threshold",
@@ -56,7 +59,15 @@ VERSION_TAGS = {
     "data_source",
     "git_commit",
     "run_id",
+    "calibration_method",
+    "ece_test",
+    "brier_test",
+    "log_loss_test",
 }
+# 800 test rows: sampling noise alone gives an ECE of about 0.02 (10 groups of 80 rows at 8 % defaults), so
+# the promotion tests use a looser limit; the default 0.02 is checked on 40,000 rows below.
+SMALL_SPLIT_MAX_ECE = "0.06"
+CALIBRATION_ROWS = 40_000
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +76,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
         patch.setenv("CREDIT_DATA_DIR", str(root / "var"))
+        patch.setenv("CREDIT_PROMOTION_MAX_ECE", SMALL_SPLIT_MAX_ECE)
         settings = get_settings()
         configure_tracking(settings)
         yield settings
@@ -108,14 +120,39 @@ def test_the_run_holds_metrics_lineage_and_plots(good: TrainingOutcome, data: Tr
     assert Path(png).read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.fixture(scope="module")
+def calibrated(settings: Settings) -> TrainingOutcome:
+    """The default training path on enough synthetic rows (8,000 test rows) to measure calibration."""
+    frame = generate_applications(CALIBRATION_ROWS, seed=8)
+    data = TrainingData(frame, "synthetic", {"synthetic_rows": CALIBRATION_ROWS})
+    return train(data, settings, register=False, overrides=FAST)
+
+
+def test_the_served_probability_is_a_calibrated_probability_of_default(calibrated: TrainingOutcome) -> None:
+    test, trees = calibrated.model.test, calibrated.uncalibrated.test
+    assert test.rows == CALIBRATION_ROWS * 0.2
+    assert abs(test.mean_probability - test.default_rate) <= 0.1 * test.default_rate
+    assert test.brier < test.base_rate_brier
+    assert test.ece <= Settings.model_fields["promotion_max_ece"].default == 0.02
+    assert trees.ece > 0.1  # the class-weighted trees alone are far off: the test can fail
+    assert test.roc_auc >= trees.roc_auc - 0.002
+    # Chosen on calibrated probabilities, the threshold lands near the theory's 1 / (1 + 10).
+    assert abs(calibrated.model.threshold - 1 / 11) < 0.04 < abs(calibrated.uncalibrated.threshold - 1 / 11)
+    metrics = MlflowClient().get_run(calibrated.run_id).data.metrics
+    assert metrics["ece_test"] == pytest.approx(test.ece)
+    assert metrics["onnx_parity_max_abs_diff"] < 1e-5 and metrics["onnx_parity_passed"] == 1.0
+
+
 def test_the_registered_version_carries_threshold_and_lineage(
     good: TrainingOutcome, settings: Settings
 ) -> None:
     version = MlflowClient().get_model_version(settings.model_name, good.version)
     assert set(version.tags) >= VERSION_TAGS
     assert version.tags["run_id"] == good.run_id == version.run_id
-    run_threshold = MlflowClient().get_run(good.run_id).data.metrics["threshold"]
-    assert float(version.tags["threshold"]) == pytest.approx(run_threshold)
+    metrics = MlflowClient().get_run(good.run_id).data.metrics
+    assert float(version.tags["threshold"]) == pytest.approx(metrics["threshold"])
+    assert float(version.tags["ece_test"]) == pytest.approx(metrics["ece_test"], abs=1e-6)
+    assert version.tags["calibration_method"] in {"sigmoid", "isotonic"}
     assert "ROC-AUC" in version.description
 
 
@@ -175,6 +212,23 @@ def test_promotion_refuses_worse_accepts_better_and_records_why(
     better = promote(settings, version=good.version)
     assert better.outcome == "promoted" and _production(settings) == good.version
     assert better.candidate.business_cost <= better.champion.business_cost
+
+
+def test_promotion_refuses_a_candidate_whose_calibration_error_is_above_the_setting(
+    settings: Settings, good: TrainingOutcome, weak: TrainingOutcome
+) -> None:
+    MlflowClient().set_registered_model_alias(settings.model_name, settings.production_alias, weak.version)
+    strict = settings.model_copy(update={"promotion_max_ece": 1e-6})
+    refused = promote(strict, version=good.version)
+    assert refused.outcome == "refused" and "not calibrated" in refused.reason
+    assert "CREDIT_PROMOTION_MAX_ECE" in refused.reason
+    assert _production(settings) == weak.version
+    assert float(_tags(settings, good.version)["candidate_ece"]) > 1e-6
+    env = {**os.environ, "CREDIT_PROMOTION_MAX_ECE": "0.000001"}
+    command = [sys.executable, str(REPO / "registry" / "promote.py"), "--version", good.version]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=REPO)
+    assert done.returncode == 1 and "expected calibration error" in done.stderr, done.stderr
+    assert _production(settings) == weak.version
 
 
 def test_tolerance_lets_a_slightly_worse_candidate_through(

@@ -59,7 +59,10 @@ def score_chunk(frame: pd.DataFrame, rows: np.ndarray, scorer: ChunkScorer) -> S
 def _rejects(frame: pd.DataFrame, rows: np.ndarray, verdicts: Verdicts) -> pd.DataFrame:
     refused = np.flatnonzero(verdicts.rejected)
     reasons = [REASON_SEPARATOR.join(verdicts.reasons[position]) for position in refused.tolist()]
-    return pd.DataFrame({ROW_COLUMN: rows[refused], **_ids(frame, refused), "reasons": reasons})
+    # object dtype even when empty: a chunk without refusals would otherwise give the combined table a float
+    # "reasons" column, which Spark cannot turn into its string column (the task fails).
+    reasons_column = pd.Series(reasons, dtype=object)
+    return pd.DataFrame({ROW_COLUMN: rows[refused], **_ids(frame, refused), "reasons": reasons_column})
 
 
 def _ids(frame: pd.DataFrame, positions: np.ndarray) -> dict[str, object]:

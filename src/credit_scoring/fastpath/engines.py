@@ -11,6 +11,7 @@ from sklearn.pipeline import Pipeline
 from credit_scoring.fastpath.onnx_export import (
     ONNX_INPUT,
     ONNX_PROBABILITIES,
+    calibrator_of,
     classifier_of,
     convert_classifier_to_onnx,
 )
@@ -65,16 +66,22 @@ class OnnxScorer:
 
 
 class NativeScorer:
-    """The LightGBM booster called directly (no sklearn input checks), on a fixed number of threads."""
+    """The LightGBM booster called directly (no sklearn input checks), on a fixed number of threads, its
+    log-odds through the pipeline's calibrator when it has one."""
 
     engine = "native"
 
     def __init__(self, model: Pipeline | LGBMClassifier, threads: int = 1) -> None:
         self.threads = threads
         self._booster: Any = classifier_of(model).booster_
+        self._calibrator = calibrator_of(model)
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        return self._booster.predict(_as_model_input(features), num_threads=self.threads)
+        matrix = _as_model_input(features)
+        if self._calibrator is None:
+            return self._booster.predict(matrix, num_threads=self.threads)
+        raw = self._booster.predict(matrix, raw_score=True, num_threads=self.threads)
+        return self._calibrator.apply(raw)
 
 
 def load_probability_model(

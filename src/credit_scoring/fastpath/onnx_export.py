@@ -10,6 +10,8 @@ from lightgbm import Booster, LGBMClassifier
 from sklearn.pipeline import Pipeline
 
 from credit_scoring.errors import ModelError
+from credit_scoring.fastpath.calibration import CalibratedClassifier, Calibrator
+from credit_scoring.fastpath.onnx_calibration import add_calibration
 from credit_scoring.model_layout import CLASSIFIER_STEP
 
 if TYPE_CHECKING:  # the onnx package is needed to export, not to serve (ONNX Runtime reads the bytes)
@@ -26,9 +28,22 @@ class OnnxExportError(ModelError, RuntimeError):
     """The model cannot be exported faithfully; the message says which part and why."""
 
 
-def classifier_of(model: Pipeline | LGBMClassifier) -> LGBMClassifier:
-    """The fitted LightGBM classifier of the registered pipeline (or the classifier itself)."""
-    classifier = model.named_steps.get(CLASSIFIER_STEP) if isinstance(model, Pipeline) else model
+def _final_step(model: Pipeline | LGBMClassifier | CalibratedClassifier) -> Any:
+    return model.named_steps.get(CLASSIFIER_STEP) if isinstance(model, Pipeline) else model
+
+
+def calibrator_of(model: Pipeline | LGBMClassifier | CalibratedClassifier) -> Calibrator | None:
+    """The calibrator on the trees' output, or None for a model that serves the trees' own probability."""
+    step = _final_step(model)
+    return step.calibrator if isinstance(step, CalibratedClassifier) else None
+
+
+def classifier_of(model: Pipeline | LGBMClassifier | CalibratedClassifier) -> LGBMClassifier:
+    """The fitted LightGBM classifier of the registered pipeline (or the classifier itself), without the
+    calibrator a trained pipeline puts on its output."""
+    classifier = _final_step(model)
+    if isinstance(classifier, CalibratedClassifier):
+        classifier = classifier.estimator
     if not isinstance(classifier, LGBMClassifier) or not hasattr(classifier, "booster_"):
         raise OnnxExportError(
             f"expected a fitted LGBMClassifier (or a pipeline whose {CLASSIFIER_STEP!r} step is one), "
@@ -39,7 +54,9 @@ def classifier_of(model: Pipeline | LGBMClassifier) -> LGBMClassifier:
 
 def convert_classifier_to_onnx(model: Pipeline | LGBMClassifier, n_features: int | None = None) -> bytes:
     """The classifier as a serialised ONNX model: float32 ``features`` (n, n_features) in, ``probabilities``
-    (n, 2) out, no ZipMap; thresholds re-rounded so every tree routes every float32 row as LightGBM does."""
+    (n, 2) out, no ZipMap; thresholds re-rounded so every tree routes every float32 row as LightGBM does.
+    A calibrated pipeline's calibrator is part of the graph (float64 output), so every consumer of the
+    bytes (the service, batch scoring, Spark) gets the calibrated probability."""
     import onnx
     import onnxmltools  # heavy import, only needed when exporting
     from onnxmltools.convert.common.data_types import FloatTensorType
@@ -56,6 +73,9 @@ def convert_classifier_to_onnx(model: Pipeline | LGBMClassifier, n_features: int
     )
     match_lightgbm_routing(exported, classifier.booster_)
     _declare_label_batch_dimension(exported)
+    calibrator = calibrator_of(model)
+    if calibrator is not None:
+        add_calibration(exported, ONNX_PROBABILITIES, calibrator)
     onnx.checker.check_model(exported)
     return exported.SerializeToString()
 

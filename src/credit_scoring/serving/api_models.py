@@ -74,7 +74,12 @@ class ScoreResponse(BaseModel):
 
     model_config = _ANSWER_CONFIG
 
-    probability: float = Field(ge=0, le=1, description="Probability that the applicant defaults.")
+    probability: float = Field(
+        ge=0,
+        le=1,
+        description="Calibrated probability that the applicant defaults (of applicants given 0.10, "
+        "about 10 % default).",
+    )
     decision: Literal["grant", "refuse"] = Field(description="refuse when probability >= threshold.")
     threshold: float = Field(description="Business threshold of the model (10:1 cost of a default).")
     model_name: str = Field(description="Registered model name in MLflow.")
@@ -97,7 +102,9 @@ class FeatureContribution(BaseModel):
 class ExplainResponse(ScoreResponse):
     """A score with the features that drove it, largest effect first (LightGBM pred_contrib)."""
 
-    base_log_odds: float = Field(description="The model's average log-odds before any feature.")
+    base_log_odds: float = Field(
+        description="The trees' average log-odds before any feature (calibration comes after, keeping order)."
+    )
     contributions: list[FeatureContribution]
 
 

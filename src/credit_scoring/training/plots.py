@@ -1,4 +1,5 @@
-"""Figures logged with every run: ROC curves, business cost against threshold, feature importance."""
+"""Figures logged with every run: ROC curves, business cost against threshold, feature importance,
+reliability diagram."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from credit_scoring.cost import THRESHOLD_GRID
+from credit_scoring.cost import THRESHOLD_GRID, expected_calibration_error, reliability_table
 
 # Figures are built without pyplot: no global state, no GUI backend, safe in any thread or server.
 
@@ -53,4 +54,22 @@ def importance_figure(names: Sequence[str], importances: np.ndarray, top: int = 
     axes = figure.subplots()
     axes.barh([names[i] for i in order], importances[order])
     axes.set(xlabel="Total gain", title=f"LightGBM feature importance (top {len(order)})")
+    return figure
+
+
+def reliability_figure(y_true: np.ndarray, scores_by_model: Mapping[str, np.ndarray], title: str) -> Figure:
+    """Observed default rate against mean predicted probability per equal-size group, ECE in the legend;
+    a calibrated model lies on the diagonal."""
+    figure = Figure(figsize=(6, 5), layout="constrained")
+    axes = figure.subplots()
+    highest = 0.0
+    for label, scores in scores_by_model.items():
+        predicted, observed, _ = reliability_table(y_true, scores)
+        ece = expected_calibration_error(y_true, scores)
+        axes.plot(predicted, observed, marker="o", label=f"{label} (ECE {ece:.3f})")
+        highest = max(highest, float(predicted.max()), float(observed.max()))
+    axes.plot([0, highest], [0, highest], linestyle=":", color="grey", label="perfectly calibrated")
+    axes.set(xlabel="Mean predicted probability of default", ylabel="Observed default rate")
+    axes.set_title(title)
+    axes.legend(loc="upper left")
     return figure

@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from credit_scoring.cost import (
+    ECE_BINS,
     CostWeights,
     Evaluation,
     best_threshold,
@@ -25,6 +26,7 @@ from credit_scoring.cost import (
     evaluate_scores,
 )
 from credit_scoring.fastpath.export import OnnxExport, export_onnx
+from credit_scoring.fastpath.onnx_export import classifier_of
 from credit_scoring.features import ENGINEERED_FEATURES, FEATURE_NAMES, FeatureBuilder
 from credit_scoring.model_layout import (
     EVALUATION_ARTIFACT,
@@ -42,6 +44,12 @@ from credit_scoring.registry import ONNX_PARITY_PASSED, ONNX_PARITY_TAG, configu
 from credit_scoring.schema import INPUT_COLUMNS, TARGET_COLUMN, example_application
 from credit_scoring.settings import Settings
 from credit_scoring.training import plots
+from credit_scoring.training.calibrate import (
+    CalibrationChoice,
+    calibrated_pipeline,
+    choose_calibrator,
+    raw_scores,
+)
 from credit_scoring.training.dataset import (
     Split,
     check_training_frame,
@@ -60,6 +68,7 @@ from credit_scoring.training.model import (
 )
 
 Report = Callable[[str], None]
+CALIBRATION_FIGURES = ("roc_auc", "brier", "log_loss", "ece", "mean_probability")
 BASELINE_DESCRIPTION = "logistic regression on the same features (median-imputed + missing flags, scaled)"
 # Pinned in the logged model so `mlflow models` tooling rebuilds the same stack; the credit_scoring
 # package itself must be importable where the model is loaded (it holds FeatureBuilder).
@@ -88,7 +97,7 @@ class Scored:
 
 @dataclass(frozen=True)
 class TrainingOutcome:
-    """What a run produced, for the CLI summary and for tests."""
+    """What a run produced, for the CLI summary and for tests (``uncalibrated``: the trees' own scores)."""
 
     run_id: str
     experiment_id: str
@@ -96,6 +105,8 @@ class TrainingOutcome:
     version: str | None
     model: Scored
     baseline: Scored
+    uncalibrated: Scored
+    calibration: CalibrationChoice
     data_sha256: str
     rows: int
     best_iteration: int
@@ -121,15 +132,29 @@ def train(
     )
     params = classifier_params(overrides, settings.seed)
     started = time.perf_counter()
-    model = fit_model(split, params, report)
+    trees = fit_model(split, params, report)
     fit_seconds = time.perf_counter() - started
+    model, calibration = calibrate(trees, split, settings.seed, report)
     report("fitting the baseline: " + BASELINE_DESCRIPTION)
     baseline = build_baseline(settings.seed).fit(inputs(split.train), split.train[TARGET_COLUMN])
     weights = settings.cost_weights
     report("choosing thresholds on validation and evaluating on test")
     scored, scored_baseline = score(model, split, weights), score(baseline, split, weights)
-    run = _RunRecord(data, settings, split, fingerprint, params, model, scored, scored_baseline, fit_seconds)
+    run = _RunRecord(
+        data, settings, split, fingerprint, params, model, scored, scored_baseline, fit_seconds,
+        score(trees, split, weights), calibration,
+    )  # fmt: skip
     return log_and_register(run, register, report)
+
+
+def calibrate(trees: Pipeline, split: Split, seed: int, report: Report) -> tuple[Pipeline, CalibrationChoice]:
+    """The calibrator fitted on the validation rows, which the trees never fitted (they only chose how many
+    trees to keep, on ranking), so the served probability is a probability of default."""
+    report(f"calibrating on the {len(split.validation):,} validation rows (sigmoid or isotonic)")
+    raw = raw_scores(trees, inputs(split.validation))
+    choice = choose_calibrator(raw, split.validation[TARGET_COLUMN].to_numpy(), seed)
+    report(f"  {choice.reason}")
+    return calibrated_pipeline(trees, choice.calibrator), choice
 
 
 def fit_model(split: Split, params: Mapping[str, Any], report: Report) -> Pipeline:
@@ -162,7 +187,7 @@ def _progress(report: Report, every: int = 50) -> Callable[[Any], None]:
 
 
 def best_iteration(model: Pipeline) -> int:
-    classifier = model.named_steps["classifier"]
+    classifier = classifier_of(model)
     return int(classifier.best_iteration_ or classifier.n_estimators_)
 
 
@@ -194,6 +219,8 @@ class _RunRecord:
     scored: Scored
     baseline: Scored
     fit_seconds: float
+    uncalibrated: Scored
+    calibration: CalibrationChoice
 
 
 def log_and_register(run: _RunRecord, register: bool, report: Report) -> TrainingOutcome:
@@ -222,6 +249,8 @@ def log_and_register(run: _RunRecord, register: bool, report: Report) -> Trainin
         version=version,
         model=run.scored,
         baseline=run.baseline,
+        uncalibrated=run.uncalibrated,
+        calibration=run.calibration,
         data_sha256=run.sha256,
         rows=len(run.data.frame),
         best_iteration=best_iteration(run.model),
@@ -269,6 +298,9 @@ def run_params(run: _RunRecord) -> dict[str, Any]:
         "cost_false_positive": settings.cost_false_positive,
         "feature_count": len(FEATURE_NAMES),
         "baseline": BASELINE_DESCRIPTION,
+        "calibration_method": run.calibration.calibrator.method,
+        "calibration_rows": "validation split",
+        "ece_bins": f"{ECE_BINS} equal-size groups by predicted probability",
     }
 
 
@@ -285,6 +317,21 @@ def run_metrics(run: _RunRecord) -> dict[str, float]:
         "roc_auc_gain_vs_baseline_test": model.test.roc_auc - baseline.test.roc_auc,
         "business_cost_reduction_vs_baseline_test": _relative_saving(model.test, baseline.test),
         "fit_seconds": run.fit_seconds,
+        **calibration_metrics(run),
+    }
+
+
+def calibration_metrics(run: _RunRecord) -> dict[str, float]:
+    """The trees' own scores beside the calibrated ones on test, the cross-validated choice, the Bayes
+    threshold of the costs (what a calibrated model's chosen threshold should be close to)."""
+    trees = run.uncalibrated.test
+    return {
+        **{f"uncalibrated_{name}_test": getattr(trees, name) for name in CALIBRATION_FIGURES},
+        "roc_auc_change_by_calibration_test": run.scored.test.roc_auc - trees.roc_auc,
+        "base_rate_brier_test": run.scored.test.base_rate_brier,
+        "bayes_threshold": run.settings.cost_weights.bayes_threshold,
+        "uncalibrated_threshold": run.uncalibrated.threshold,
+        **run.calibration.metrics(),
     }
 
 
@@ -304,9 +351,18 @@ def log_plots(run: _RunRecord) -> None:
     costs = {k: cost_curve(validation_labels, v.validation_scores, weights) for k, v in scored.items()}
     thresholds = {k: v.threshold for k, v in scored.items()}
     cost = plots.cost_figure(costs, thresholds, "Business cost per application (validation split)")
-    gains = run.model.named_steps["classifier"].booster_.feature_importance(importance_type="gain")
+    gains = classifier_of(run.model).booster_.feature_importance(importance_type="gain")
     importance = plots.importance_figure(FEATURE_NAMES, gains)
-    for figure, path in ((roc, "roc_curve"), (cost, "cost_vs_threshold"), (importance, "feature_importance")):
+    reliability = plots.reliability_figure(
+        test_labels,
+        {"calibrated": run.scored.test_scores, "trees alone": run.uncalibrated.test_scores},
+        f"Reliability on the test split ({ECE_BINS} equal-size groups)",
+    )
+    figures = (
+        (roc, "roc_curve"), (cost, "cost_vs_threshold"), (importance, "feature_importance"),
+        (reliability, "reliability_diagram"),
+    )  # fmt: skip
+    for figure, path in figures:
         mlflow.log_figure(figure, f"plots/{path}.png")
 
 
@@ -341,6 +397,7 @@ def feature_card(threshold: float) -> dict[str, Any]:
         "monotone_decreasing": list(DECREASING_FEATURES),
         "threshold": threshold,
         "decision": "refuse when P(default) >= threshold",
+        "probability": "calibrated probability of default (LightGBM log-odds through the calibrator)",
         "positive_class": "1 = default",
     }
 
@@ -381,6 +438,7 @@ def _log_sklearn_model(run: _RunRecord, extra_files: list[str]) -> Any:
         pip_requirements=[f"{name}=={installed_version(name)}" for name in MODEL_REQUIREMENTS],
         metadata={
             "threshold": run.scored.threshold,
+            "calibration_method": run.calibration.calibrator.method,
             "input_columns": list(INPUT_COLUMNS),
             "feature_names": list(FEATURE_NAMES),
             "data_sha256": run.sha256,
@@ -403,6 +461,14 @@ def version_tags(run: _RunRecord, commit: str, run_id: str) -> dict[str, str]:
         "roc_auc_test": f"{run.scored.test.roc_auc:.6f}",
         "business_cost_test": f"{run.scored.test.business_cost:.6f}",
         "baseline_business_cost_test": f"{run.baseline.test.business_cost:.6f}",
+        "calibration_method": run.calibration.calibrator.method,
+        "ece_test": f"{run.scored.test.ece:.6f}",
+        "brier_test": f"{run.scored.test.brier:.6f}",
+        "log_loss_test": f"{run.scored.test.log_loss:.6f}",
+        "base_rate_brier_test": f"{run.scored.test.base_rate_brier:.6f}",
+        "mean_probability_test": f"{run.scored.test.mean_probability:.6f}",
+        "default_rate_test": f"{run.scored.test.default_rate:.6f}",
+        "bayes_threshold": f"{run.settings.cost_weights.bayes_threshold:.6g}",
         "data_sha256": run.sha256,
         "data_source": run.data.source,
         "data_rows": str(len(run.data.frame)),
@@ -419,9 +485,26 @@ def run_summary(run: _RunRecord, commit: str | None = None) -> str:
         f"Test ROC-AUC {model.roc_auc:.4f} vs baseline {baseline.roc_auc:.4f}; business cost "
         f"{model.business_cost:.4f} per application vs {baseline.business_cost:.4f} "
         f"({_relative_saving(model, baseline):.1%} lower) at threshold {run.scored.threshold:.3f} "
-        f"(recall {model.recall:.1%}, precision {model.precision:.1%}, refusals {model.refusal_rate:.1%})."
+        f"(recall {model.recall:.1%}, precision {model.precision:.1%}, refusals {model.refusal_rate:.1%}). "
+        f"Calibrated ({run.calibration.calibrator.method}): ECE {model.ece:.4f}, Brier {model.brier:.4f} vs "
+        f"{model.base_rate_brier:.4f} for the base rate, mean P(default) {model.mean_probability:.2%} vs "
+        f"{model.default_rate:.2%} observed."
     )
     return text + (f" Code {commit}." if commit else "")
+
+
+def calibration_lines(outcome: TrainingOutcome) -> list[str]:
+    """The calibration block of the CLI summary: the calibrated figures on test beside the trees' own."""
+    model, trees = outcome.model.test, outcome.uncalibrated.test
+    return [
+        f"calibration     {outcome.calibration.reason}",
+        f"ECE (test)      {model.ece:.4f}   trees alone {trees.ece:.4f}   ({ECE_BINS} equal-size groups)",
+        f"Brier (test)    {model.brier:.4f}   base rate {model.base_rate_brier:.4f}   "
+        f"trees alone {trees.brier:.4f}",
+        f"mean P(default) {model.mean_probability:.2%}   observed {model.default_rate:.2%}   "
+        f"trees alone {trees.mean_probability:.2%}",
+        f"ROC-AUC change  {model.roc_auc - trees.roc_auc:+.5f} by calibration (test)",
+    ]
 
 
 def summary_lines(outcome: TrainingOutcome, settings: Settings) -> list[str]:
@@ -436,7 +519,9 @@ def summary_lines(outcome: TrainingOutcome, settings: Settings) -> list[str]:
         f"cost (test)     {model.business_cost:.4f}   baseline {baseline.business_cost:.4f}   "
         f"saving {_relative_saving(model, baseline):.1%}  (per application, FN=10, FP=1)",
         f"threshold       {outcome.model.threshold:.3f}   recall {model.recall:.1%}   "
-        f"precision {model.precision:.1%}   refusals {model.refusal_rate:.1%}",
+        f"precision {model.precision:.1%}   refusals {model.refusal_rate:.1%}   "
+        f"(cost-optimal for a calibrated model: {settings.cost_weights.bayes_threshold:.3f})",
+        *calibration_lines(outcome),
         f"run             {outcome.run_id} (experiment {outcome.experiment_id})",
         f"model           {registered}",
         "next            make promote   (then: make mlflow-ui to browse runs and versions)",
