@@ -102,7 +102,7 @@ def train_bench_model(rows: int, seed: int, report: Report, trees: int | None = 
     from credit_scoring.data.synthetic import generate_applications
     from credit_scoring.training.dataset import split_frame
     from credit_scoring.training.model import build_model, classifier_params
-    from credit_scoring.training.train import fit_model, inputs
+    from credit_scoring.training.train import calibrate, fit_model, inputs
 
     report(f"training the bench model on {rows:,} synthetic rows (seed {seed})")
     split = split_frame(generate_applications(rows, seed), 0.2, 0.2, seed)
@@ -113,6 +113,7 @@ def train_bench_model(rows: int, seed: int, report: Report, trees: int | None = 
         pipeline = build_model(classifier_params({"n_estimators": trees}, seed))
         pipeline.fit(inputs(split.train), split.train[TARGET_COLUMN])
         how = f"training's parameters, exactly {trees} trees"
+    pipeline, _ = calibrate(pipeline, split, seed, report)  # as served: the calibration nodes cost too
     scores = pipeline.predict_proba(inputs(split.validation))[:, 1]
     threshold = best_threshold(split.validation[TARGET_COLUMN].to_numpy(), scores, CostWeights())
     source = f"trained in process on {rows:,} synthetic rows (seed {seed}), {how}"
