@@ -223,10 +223,16 @@ def compare_profiles(
 
 
 def quality_issues(
-    records: pd.DataFrame, production: DatasetProfileView | None, limits: AlertThresholds
+    records: pd.DataFrame,
+    production: DatasetProfileView | None,
+    limits: AlertThresholds,
+    scored: int | None = None,
 ) -> list[QualityIssue]:
-    """Rule violations in the stored inputs of the range, and levels the schema does not know."""
-    issues = _record_issues(records, limits)
+    """Rule violations in the stored inputs of the range, and levels the schema does not know.
+
+    ``records`` may hold only the refused requests' inputs when ``scored`` (the range's scored count,
+    from the store's aggregates) is given: the monitor then never reads the scored rows."""
+    issues = _record_issues(records, limits, scored)
     seen = {(issue.column, issue.kind) for issue in issues}
     if production is not None:
         issues += [i for i in _profile_unseen_levels(production, limits) if (i.column, i.kind) not in seen]
@@ -241,12 +247,12 @@ def _issue_kind(column: str, message: str) -> str:
     return "not_a_number" if "found text" in message else "out_of_range"
 
 
-def _record_issues(records: pd.DataFrame, limits: AlertThresholds) -> list[QualityIssue]:
+def _record_issues(records: pd.DataFrame, limits: AlertThresholds, scored: int | None) -> list[QualityIssue]:
     """Rules broken by the inputs of refused requests; shares of all inputs seen (scored ones passed)."""
     table = rejected_inputs(records)
     if table.empty:
         return []
-    seen = int((records["status"] < 400).sum()) + len(table)
+    seen = (int((records["status"] < 400).sum()) if scored is None else scored) + len(table)
     violations = check_frame(table.reindex(columns=list(INPUT_COLUMNS)))
     return [
         QualityIssue(
@@ -324,12 +330,28 @@ def analyse(
     journal_lag_s: float | None = None,
 ) -> DriftReport:
     """Compare the production profile of a range with the reference and summarise the stored records."""
+    quality = quality_issues(records, production, limits)
+    operations = summarise_operations(records, _minutes(start, end, records), journal_lag_s)
+    return analyse_summarised(reference, production, operations, quality, limits, start=start, end=end,
+                              reference_label=reference_label)  # fmt: skip
+
+
+def analyse_summarised(
+    reference: DatasetProfileView,
+    production: DatasetProfileView | None,
+    operations: Operations,
+    quality: list[QualityIssue],
+    limits: AlertThresholds,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    reference_label: str = "",
+) -> DriftReport:
+    """:func:`analyse` from operations and quality issues already computed (by the store's aggregates)."""
     features = compare_profiles(reference, production, limits) if production is not None else []
     prediction = None
     if production is not None and reference.get_column(PROBABILITY_COLUMN) is not None:
         prediction = compare_column(reference, production, PROBABILITY_COLUMN, limits, limits.alpha)
-    quality = quality_issues(records, production, limits)
-    operations = summarise_operations(records, _minutes(start, end, records), journal_lag_s)
     production_rows = counts(production, PROBABILITY_COLUMN)[0] if production is not None else 0
     reasons = _alert_reasons(features, prediction, quality, operations, limits)
     return DriftReport(

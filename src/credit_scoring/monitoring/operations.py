@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -122,3 +124,32 @@ def operations_over_time(records: pd.DataFrame, freq: str = "1min") -> pd.DataFr
         }
     )
     return frame[frame["requests"] > 0][columns]
+
+
+def operations_from_summary(
+    summary: Mapping[str, Any],
+    counts: Mapping[str, Mapping[str, int]],
+    model_versions: Mapping[str, int],
+    minutes: float,
+    journal_lag_s: float | None = None,
+) -> Operations:
+    """:class:`Operations` from the store's aggregates (summary row, counts by column), no raw rows read."""
+    total, client, server = summary["requests"], summary["client_errors"], summary["server_errors"]
+
+    def spread(prefix: str) -> dict[str, float]:
+        return {f"p{p}": _number(summary.get(f"{prefix}_p{p}")) for p in PERCENTILES}
+
+    return Operations(
+        requests=total, succeeded=summary["scored"], client_errors=client, server_errors=server,
+        client_error_rate=client / max(total, 1), server_error_rate=server / max(total, 1),
+        requests_per_minute=total / minutes if minutes > 0 else float("nan"),
+        latency_ms=spread("latency"), inference_ms=spread("inference"),
+        error_kinds=dict(counts.get("error_kind", {})), endpoints=dict(counts.get("endpoint", {})),
+        model_versions=dict(model_versions), decisions=dict(counts.get("decision", {})),
+        mean_probability=summary.get("mean_probability"), threshold=summary.get("threshold"),
+        journal_lag_s=journal_lag_s,
+    )  # fmt: skip
+
+
+def _number(value: float | None) -> float:
+    return float("nan") if value is None else float(value)

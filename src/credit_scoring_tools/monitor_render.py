@@ -1,0 +1,132 @@
+"""The monitor's first complete render in headless Chromium, per time range, and its process' peak memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+LAST_SECTION = "Model versions and pipeline health"
+CHARTS_DRAWN = "document.querySelectorAll('[data-testid=stVegaLiteChart] svg.marks').length >= 6"
+APP = Path(__file__).resolve().parents[2] / "monitor_app" / "app.py"
+DEFAULT_RANGES = ("last hour", "last 24 hours", "last 7 days", "last 30 days", "everything")
+
+
+@dataclass(frozen=True)
+class Render:
+    """One range's first render: seconds from navigation to the last panel drawn, memory after it."""
+
+    range: str
+    seconds: float
+    rss_mb: float
+    peak_rss_mb: float
+    requests_shown: str
+
+
+def _memory_mb(pid: int) -> tuple[float, float]:
+    """(current, peak) resident memory of a process, from /proc (VmRSS, VmHWM)."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
+    )
+    return tuple(int(fields[name].split()[0]) / 1024 for name in ("VmRSS", "VmHWM"))  # type: ignore[return-value]
+
+
+@contextmanager
+def running_monitor(port: int, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """``streamlit run monitor_app/app.py`` on ``port`` until the block ends (stopped by its pid)."""
+    command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
+               "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
+    with log.open("w") as out:
+        process = subprocess.Popen(command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", process)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the monitor exited with code {process.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"the monitor did not answer {url} within {timeout:.0f} s")
+
+
+def render_once(browser, url: str, timeout_ms: int = 120_000) -> tuple[float, str]:
+    """Seconds from navigation until every panel is drawn (last heading, charts, nothing running)."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    started = time.perf_counter()
+    page.goto(url)
+    page.get_by_text(LAST_SECTION).wait_for(timeout=timeout_ms)
+    page.wait_for_function(CHARTS_DRAWN, polling=50, timeout=timeout_ms)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout_ms)
+    seconds = time.perf_counter() - started
+    metrics = page.locator('[data-testid="stMetric"]').first.inner_text()
+    page.close()
+    return seconds, metrics.replace("\n", " ")
+
+
+def measure_renders(
+    port: int, env: dict[str, str], ranges: Sequence[str], log: Path, progress: Callable[[str], None]
+) -> list[Render]:
+    """Start the monitor, open each range once in a fresh page (its first, uncached render), measure."""
+    from playwright.sync_api import sync_playwright
+
+    renders = []
+    with running_monitor(port, env, log) as process, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        for label in ranges:
+            seconds, shown = render_once(browser, f"http://127.0.0.1:{port}/?range={quote(label)}")
+            rss, peak = _memory_mb(process.pid)
+            renders.append(Render(label, round(seconds, 2), round(rss), round(peak), shown))
+            progress(f"{label}: first render {seconds:.2f} s, monitor RSS {rss:.0f} MB (peak {peak:.0f} MB)")
+        browser.close()
+    return renders
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """python -m credit_scoring_tools.monitor_render --data-dir var [--reference r.bin] [--port 8600]"""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", type=Path, required=True, help="CREDIT_DATA_DIR holding the store")
+    parser.add_argument("--reference", type=Path, help="Training reference profile (drift panels)")
+    parser.add_argument("--port", type=int, default=8600, help="Port for the monitor")
+    parser.add_argument("--ranges", nargs="*", default=list(DEFAULT_RANGES), help="Time ranges to open")
+    parser.add_argument("--out", type=Path, help="Write the figures as JSON here")
+    options = parser.parse_args(argv)
+    env = {"CREDIT_DATA_DIR": str(options.data_dir), "WHYLOGS_NO_ANALYTICS": "1"}
+    if options.reference:
+        env["CREDIT_REFERENCE_PROFILE"] = str(options.reference)
+    log = options.data_dir / "monitor-render.log"
+    renders = measure_renders(options.port, env, options.ranges, log, print)
+    if options.out:
+        options.out.write_text(json.dumps([asdict(r) for r in renders], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
