@@ -203,7 +203,7 @@ def run_backfill(
     profiler = WindowProfiler(target.profile_dir, worker=f"backfill-{socket.gethostname()}",
                               window_minutes=HISTORY_PROFILE_MINUTES, buffer_rows=5000)  # fmt: skip
     ingest = Ingest(target.journal_dir, target.store, profiler, target.key, retention_s=0.0,
-                    checkpoint_interval_s=3600.0, compact_min_parts=2)  # fmt: skip
+                    checkpoint_interval_s=3600.0, compact_min_parts=1 << 30)  # fmt: skip
     result = BackfillResult()
     try:
         for number, day in enumerate(plan.day_starts(), start=1):
