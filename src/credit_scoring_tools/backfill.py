@@ -16,7 +16,7 @@ import pandas as pd
 
 from credit_scoring.batch.chunks import ChunkScorer, score_chunk
 from credit_scoring.batch.model import BatchModel
-from credit_scoring.monitoring.window_profiles import WindowProfiler
+from credit_scoring.monitoring.window_profiles import WindowProfiler, merge_window_profiles
 from credit_scoring.recording.ingest import Ingest
 from credit_scoring.recording.journal import JournalWriter
 from credit_scoring.recording.protocol import Answer, JournalEntry
@@ -36,17 +36,18 @@ INCIDENT_HOURS = (14, 17)  # the latency incident's hours (UTC) on its day
 INCIDENT_LATENCY_FACTOR = 8.0
 INCIDENT_UNAVAILABLE_SHARE = 0.04  # answered 503 during the incident
 BAD_SHARE = 0.01  # invalid requests every day (a partner's broken feed), refused with a 400
-HISTORY_PROFILE_MINUTES = 1440  # history is profiled in daily windows: one profile a day to merge (a whylogs
-# profile costs about a second to start and to write, whatever its rows)
+# History is profiled in 6-hour windows (4 profiles a day, not 288): a whylogs window costs a fixed share
+# of a second to start, write and read, whatever its rows; ranges of a day or more still see several.
+HISTORY_PROFILE_MINUTES = 360
 
 
 @dataclass(frozen=True)
 class BackfillPlan:
-    """What history to write: ``days`` whole UTC days ending with yesterday, ``per_day`` records each."""
+    """What history to write: ``days`` spans of 24 hours ending at ``end``, ``per_day`` records each."""
 
     days: int
     per_day: int
-    end: datetime  # midnight UTC after the last simulated day (today's start)
+    end: datetime  # the end of the history (a whole hour, UTC)
     seed: int = 2026
 
     def day_starts(self) -> list[datetime]:
@@ -64,9 +65,10 @@ class BackfillPlan:
 
 
 def default_plan(days: int, per_day: int, now: datetime | None = None, seed: int = 2026) -> BackfillPlan:
-    """History ending at today's midnight (UTC), so live traffic today never overlaps it."""
+    """History ending at the start of the current hour, so that every range of the monitor, the last hour
+    included, opens on history (marked simulated, never mistaken for live traffic)."""
     moment = (now or datetime.now(UTC)).astimezone(UTC)
-    return BackfillPlan(days, per_day, moment.replace(hour=0, minute=0, second=0, microsecond=0), seed)
+    return BackfillPlan(days, per_day, moment.replace(minute=0, second=0, microsecond=0), seed)
 
 
 def day_timestamps(day: datetime, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -96,14 +98,13 @@ class DayTraffic:
     """One simulated day: applications, their scores and timings, and which requests fail and how."""
 
     timestamps: np.ndarray
-    payloads: list[dict]
+    bodies: list[bytes]  # the request bodies as the API received them (JSON; a few invalid ones)
     probability: np.ndarray  # NaN where the application was refused by validation
     decision: np.ndarray
     threshold: float
     latency_ms: np.ndarray
     inference_ms: np.ndarray
     status: np.ndarray
-    bad_kind: np.ndarray  # "" for a valid request, else the kind of mistake
 
 
 def simulate_day(plan: BackfillPlan, day: datetime, model: BatchModel, scorer: ChunkScorer) -> DayTraffic:
@@ -127,14 +128,13 @@ def simulate_day(plan: BackfillPlan, day: datetime, model: BatchModel, scorer: C
         status = np.where(down & (status == 200), 503, status)
     return DayTraffic(
         timestamps,
-        frame.drop(columns=[TARGET_COLUMN], errors="ignore").to_dict("records"),
+        request_bodies(frame.drop(columns=[TARGET_COLUMN], errors="ignore"), bad),
         scored["probability"].to_numpy(),
         scored["decision"].to_numpy(),
         scorer.threshold,
         latency,
         inference,
         status,
-        bad,
     )
 
 
@@ -149,7 +149,7 @@ def day_entries(traffic: DayTraffic, model: BatchModel, rng: np.random.Generator
                               traffic.threshold, float(traffic.inference_ms[i]))]  # fmt: skip
         yield JournalEntry(
             ENDPOINT, model.name, model.version, status, _error_kind(status), float(traffic.latency_ms[i]),
-            float(moment), request_id, answers, _body(traffic, i), simulated=True,
+            float(moment), request_id, answers, traffic.bodies[i], simulated=True,
         )  # fmt: skip
 
 
@@ -157,12 +157,16 @@ def _error_kind(status: int) -> str | None:
     return {400: "validation", 503: "unavailable"}.get(status)
 
 
-def _body(traffic: DayTraffic, i: int) -> bytes:
-    kind = str(traffic.bad_kind[i])
-    application = traffic.payloads[i]
-    return (
-        corrupt(application, kind) if kind else orjson.dumps({"application": application})
-    )  # NaN becomes null
+def request_bodies(frame: pd.DataFrame, bad: np.ndarray, chunk: int = 2000) -> list[bytes]:
+    """One JSON body per application (NaN as null), or a broken one of kind ``bad[i]``; built by chunks
+    so that a day never holds all its rows as Python dicts at once."""
+    bodies: list[bytes] = []
+    for first in range(0, len(frame), chunk):
+        rows = frame.iloc[first : first + chunk].to_dict("records")
+        for offset, application in enumerate(rows):
+            kind = str(bad[first + offset])
+            bodies.append(corrupt(application, kind) if kind else orjson.dumps({"application": application}))
+    return bodies
 
 
 @dataclass
@@ -214,6 +218,11 @@ def run_backfill(
         started = time.perf_counter()
         ingest.close()
         result.ingest_s += time.perf_counter() - started
+    started = time.perf_counter()
+    # The monitor's and the drift report's roll-ups of the history, made once here rather than by the
+    # first reader of a long range.
+    merge_window_profiles(target.profile_dir, plan.day_starts()[0], plan.end)
+    result.ingest_s += time.perf_counter() - started
     return result
 
 

@@ -17,6 +17,7 @@ from credit_scoring_tools.backfill import (
     INCIDENT_HOURS,
     BackfillPlan,
     BackfillTarget,
+    default_plan,
     run_backfill,
 )
 from tests.support.registry import TinyRegistration
@@ -44,7 +45,9 @@ def test_every_simulated_record_is_stored_once_and_marked_simulated(history) -> 
     plan, store, root, result, lines = history
     assert result.records == result.stored == store.count() == DAYS * PER_DAY
     summary = store.summary(None, None)
-    assert summary["simulated"] == DAYS * PER_DAY and store.summary(None, None, simulated=False)["requests"] == 0
+    assert (
+        summary["simulated"] == DAYS * PER_DAY and store.summary(None, None, simulated=False)["requests"] == 0
+    )
     assert summary["first"] >= END - timedelta(days=DAYS) and summary["last"] < END  # past days only
     assert len(lines) == DAYS and lines[-1].startswith(f"day {DAYS}/{DAYS}")
     records = store.records(None, None, ["request_id", "item"])
@@ -55,7 +58,9 @@ def test_every_simulated_record_is_stored_once_and_marked_simulated(history) -> 
 def test_profiles_are_windowed_by_the_records_time_not_the_clock(history) -> None:
     plan, store, root, result, lines = history
     windows = sorted({f.start for f in list_window_files(root / "profiles")})
-    assert windows == plan.day_starts()  # one daily window per simulated day, none today
+    every_6_hours = [plan.day_starts()[0] + timedelta(hours=6 * i) for i in range(4 * DAYS)]
+    assert windows == every_6_hours  # the records' own times, none at the time the test runs
+    assert list((root / "profiles" / "rollups").glob("*.bin"))  # long ranges read a few roll-ups
 
 
 def test_the_daily_rhythm_is_visible_in_the_hourly_volume(history) -> None:
@@ -63,6 +68,9 @@ def test_the_daily_rhythm_is_visible_in_the_hourly_volume(history) -> None:
     hourly = store.aggregate_operations(None, None, 3600)["requests"]
     by_hour = hourly.groupby(hourly.index.hour).sum()
     assert by_hour[11] > 3 * by_hour[3]  # late-morning peak against the night trough
+    assert plan.day_starts()[0].hour == 0 and default_plan(
+        3, 10, END + timedelta(minutes=95)
+    ).end == END + timedelta(hours=1)
 
 
 def test_the_drift_episode_moves_incomes_and_missing_external_scores(history) -> None:
@@ -83,7 +91,9 @@ def test_the_latency_incident_shows_in_latency_and_server_errors(history) -> Non
     during, before = store.summary(start, end), store.summary(day, start)
     assert during["latency_p50"] > 4 * before["latency_p50"]
     assert during["server_errors"] > 0 and before["server_errors"] == 0
-    assert during["inference_p50"] == pytest.approx(before["inference_p50"], rel=0.3)  # the model is not slower
+    assert during["inference_p50"] == pytest.approx(
+        before["inference_p50"], rel=0.3
+    )  # the model is not slower
     assert store.summary(None, None)["client_errors"] > 0  # about 1 % invalid requests every day
 
 

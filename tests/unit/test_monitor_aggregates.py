@@ -83,7 +83,9 @@ def test_duckdb_aggregates_equal_the_pandas_reference(
 ) -> None:
     store, records = small_store
     start, end = NOW - timedelta(hours=30), NOW
-    reference = queries.filtered(records[(records["timestamp"] >= start) & (records["timestamp"] < end)], simulated)
+    reference = queries.filtered(
+        records[(records["timestamp"] >= start) & (records["timestamp"] < end)], simulated
+    )
     assert 50 < len(reference) < 600  # the range cuts the stored days
     _close(store.summary(start, end, simulated), queries.summary_of(reference))
     for column in ("error_kind", "endpoint", "decision"):
@@ -101,7 +103,9 @@ def test_summary_counts_simulated_records_and_span(small_store: tuple[ParquetSto
     assert summary["requests"] == 600 and summary["simulated"] == 150
     assert summary["first"] == records["timestamp"].min() and summary["last"] == records["timestamp"].max()
     assert summary["client_errors"] + summary["server_errors"] + summary["scored"] == 600
-    assert board.simulated_caption(600, 150).startswith("150 of 600 records of this range (25%) are simulated")
+    assert board.simulated_caption(600, 150).startswith(
+        "150 of 600 records of this range (25%) are simulated"
+    )
     assert store.summary(NOW + timedelta(days=1), NOW + timedelta(days=2))["requests"] == 0
 
 
@@ -132,13 +136,27 @@ def board_limits():
 
 def test_pandas_reference_itself_on_hand_made_rows(tmp_path: Path) -> None:
     """The reference is checked against figures worked out by hand, so it can fail on its own."""
-    rows = [RequestRecord("/score", "m", "1", 200, float(lat), probability=p, decision=d, threshold=0.3,
-                          inference_ms=1.0, timestamp=NOW - timedelta(minutes=i))  # fmt: skip
-            for i, (lat, p, d) in enumerate([(1, 0.1, "grant"), (3, 0.5, "refuse"), (5, 0.2, "grant")])]
+    rows = [
+        RequestRecord(
+            "/score",
+            "m",
+            "1",
+            200,
+            float(lat),
+            probability=p,
+            decision=d,
+            threshold=0.3,
+            inference_ms=1.0,
+            timestamp=NOW - timedelta(minutes=i),
+        )  # fmt: skip
+        for i, (lat, p, d) in enumerate([(1, 0.1, "grant"), (3, 0.5, "refuse"), (5, 0.2, "grant")])
+    ]
     rows.append(RequestRecord("/score", "m", "1", 400, 9.0, error_kind="validation", timestamp=NOW))
     store = ParquetStore(tmp_path / "store")
     write_records(store, rows)
     summary = store.summary(None, NOW + timedelta(minutes=1))
     assert summary["requests"] == 4 and summary["scored"] == 3 and summary["client_errors"] == 1
-    assert summary["latency_p50"] == pytest.approx(4.0) and summary["mean_probability"] == pytest.approx(0.8 / 3)
+    assert summary["latency_p50"] == pytest.approx(4.0) and summary["mean_probability"] == pytest.approx(
+        0.8 / 3
+    )
     assert list(store.score_histogram(None, None, 0.6, 3)) == [1, 1, 1]

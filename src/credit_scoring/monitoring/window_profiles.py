@@ -8,6 +8,9 @@ ingest, on batches of stored rows, never per request.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
 import os
 import socket
@@ -202,8 +205,120 @@ def load_windows(
 
 
 def merge_window_profiles(
-    profile_dir: Path, start: datetime | None = None, end: datetime | None = None
+    profile_dir: Path, start: datetime | None = None, end: datetime | None = None, now: datetime | None = None
 ) -> DatasetProfileView | None:
-    """All production profiles of the range merged into one (None when nothing was profiled)."""
-    windows = load_windows(profile_dir, start, end)
-    return merge_profiles(windows.values()) if windows else None
+    """All production profiles of the range merged into one (None when nothing was profiled).
+
+    Reading a profile costs far more than merging it (about 0.15 s for a day of traffic), so whole closed
+    blocks of the range (1, 2, 4, ... 1024 hours, aligned on the epoch) are read from roll-up files that
+    merge their windows; a range then reads a few dozen files at most, whatever its length."""
+    files = list_window_files(profile_dir, start, end)
+    if not files:
+        return None
+    low = start or files[0].start
+    high = end or files[-1].start + timedelta(seconds=1)
+    views = [view for piece in range_pieces(low, high) if (view := _piece(profile_dir, files, piece, now))]
+    return merge_profiles(views) if views else None
+
+
+ROLLUP_DIR = "rollups"
+ROLLUP_HOURS: tuple[int, ...] = tuple(2**k for k in range(11))  # 1 h to 1024 h (about 43 days)
+ROLLUP_GRACE = timedelta(minutes=15)  # a block is rolled up once it ended this long ago (late records)
+_HOUR_S = 3600
+
+
+def range_pieces(low: datetime, high: datetime) -> list[tuple[datetime, datetime, int | None]]:
+    """``[low, high)`` cut into the largest epoch-aligned blocks of ROLLUP_HOURS that fit (hours), and
+    the partial hours at its edges (None: read their windows one by one)."""
+    pieces, moment = [], low
+    while moment < high:
+        epoch = int(moment.timestamp())
+        fits = [h for h in ROLLUP_HOURS if epoch % (h * _HOUR_S) == 0 and moment + timedelta(hours=h) <= high]
+        if fits:
+            pieces.append((moment, moment + timedelta(hours=max(fits)), max(fits)))
+        else:
+            boundary = datetime.fromtimestamp(epoch - epoch % _HOUR_S + _HOUR_S, UTC)
+            pieces.append((moment, min(boundary, high), None))
+        moment = pieces[-1][1]
+    return pieces
+
+
+def _piece(
+    profile_dir: Path,
+    files: list[WindowFile],
+    piece: tuple[datetime, datetime, int | None],
+    now: datetime | None,
+) -> DatasetProfileView | None:
+    low, high, hours = piece
+    members = [f for f in files if low <= f.start < high]
+    if not members:
+        return None
+    if hours is None:
+        return _merged_files(members)
+    return _block(profile_dir, members, low, hours, now or datetime.now(UTC))
+
+
+def _merged_files(members: list[WindowFile]) -> DatasetProfileView | None:
+    views = [view for file in members if (view := _read_or_skip(file.path)) is not None]
+    return merge_profiles(views) if views else None
+
+
+def _block(
+    profile_dir: Path, members: list[WindowFile], low: datetime, hours: int, now: datetime
+) -> DatasetProfileView | None:
+    """The merged profile of one aligned block: its roll-up file when still valid, else built from its two
+    halves (themselves roll-ups) and saved when the block is closed."""
+    if len(members) <= 1:  # one file: reading it costs what reading a roll-up of it would
+        return _merged_files(members) if members else None
+    closed = low + timedelta(hours=hours) + ROLLUP_GRACE <= now
+    path = Path(profile_dir) / ROLLUP_DIR / f"{window_dir_name(low)}-{hours}h.bin"
+    stamp = _fingerprint(members)
+    if closed and (cached := _cached_rollup(path, stamp)) is not None:
+        return cached
+    if hours == 1:
+        view = _merged_files(members)
+    else:
+        middle = low + timedelta(hours=hours // 2)
+        early, late = [m for m in members if m.start < middle], [m for m in members if m.start >= middle]
+        halves = [
+            _block(profile_dir, early, low, hours // 2, now),
+            _block(profile_dir, late, middle, hours // 2, now),
+        ]
+        present = [half for half in halves if half is not None]
+        view = merge_profiles(present) if present else None
+    if closed and view is not None:
+        _save_rollup(path, stamp, view)
+    return view
+
+
+def _fingerprint(members: list[WindowFile]) -> str:
+    """What a roll-up was made of (names, sizes, times): a window rewritten later invalidates it."""
+    digest = hashlib.sha256()
+    for file in members:
+        with contextlib.suppress(OSError):
+            info = file.path.stat()
+            digest.update(
+                f"{file.path.parent.name}/{file.path.name}:{info.st_size}:{info.st_mtime_ns};".encode()
+            )
+    return digest.hexdigest()
+
+
+def _cached_rollup(path: Path, stamp: str) -> DatasetProfileView | None:
+    try:
+        if json.loads(path.with_suffix(".json").read_text()).get("stamp") != stamp:
+            return None
+    except (OSError, ValueError):
+        return None
+    return _read_or_skip(path)
+
+
+def _save_rollup(path: Path, stamp: str, view: DatasetProfileView) -> None:
+    """Write the roll-up, then its stamp (a reader trusts the pair only when the stamp matches); a
+    read-only profile folder only costs the next reader the merge again."""
+    try:
+        write_profile(view, path)
+        partial = path.with_suffix(".json.partial")
+        partial.write_text(json.dumps({"stamp": stamp}))
+        partial.replace(path.with_suffix(".json"))
+    except OSError as error:
+        logger.info("profile roll-up not saved", extra={"path": str(path), "error": repr(error)})
