@@ -1,4 +1,4 @@
-"""The monitor's buckets and the store's aggregates: DuckDB over Parquet gives the pandas reference's figures."""
+"""The monitor's buckets and the store's aggregates: DuckDB over Parquet gives the pandas reference's."""
 
 from __future__ import annotations
 
@@ -148,7 +148,7 @@ def test_pandas_reference_itself_on_hand_made_rows(tmp_path: Path) -> None:
             threshold=0.3,
             inference_ms=1.0,
             timestamp=NOW - timedelta(minutes=i),
-        )  # fmt: skip
+        )
         for i, (lat, p, d) in enumerate([(1, 0.1, "grant"), (3, 0.5, "refuse"), (5, 0.2, "grant")])
     ]
     rows.append(RequestRecord("/score", "m", "1", 400, 9.0, error_kind="validation", timestamp=NOW))
