@@ -98,12 +98,13 @@ def test_postgresql_store_batches_aggregates_and_retention(postgres_url: str) ->
 
 
 def test_postgresql_monitor_aggregates_equal_duckdb_and_pandas(postgres_url: str, tmp_path: Path) -> None:
-    """The same records in PostgreSQL and in Parquet: the monitor's figures agree with the pandas reference."""
+    """The same records in PostgreSQL and Parquet: the monitor's figures agree with the pandas reference."""
     import numpy as np
 
     from credit_scoring.recording import queries
     from credit_scoring.recording.store import ParquetStore
-    from tests.unit.test_monitor_aggregates import NOW, _records as mixed_records
+    from tests.unit.test_monitor_aggregates import NOW
+    from tests.unit.test_monitor_aggregates import _records as mixed_records
 
     url = postgres_url.replace("postgresql://", "postgresql+psycopg://")
     server, parquet = SqlStore(url), ParquetStore(tmp_path / "store")
