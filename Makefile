@@ -81,7 +81,7 @@ export-decisions: venv ## Write the stored decisions for an audit (OUT=path.csv|
 	$(PY) monitor_app/export_decisions.py --out "$(OUT)" $(if $(START),--start "$(START)") $(if $(END),--end "$(END)")
 
 monitor: venv ## Start the Streamlit monitor on MONITOR_PORT
-	$(BIN)/streamlit run monitor_app/app.py --server.port $(MONITOR_PORT) --server.headless true \
+	$(PY) monitor_app/serve_monitor.py --server.port $(MONITOR_PORT) --server.headless true \
 		--browser.gatherUsageStats false
 
 profile: venv ## Profile one request's path in process (profiling/profile.txt)

@@ -88,7 +88,7 @@ step "5/6 Serve the API, the monitor and the MLflow UI"
 CREDIT_CHECKPOINT_INTERVAL_S=${CREDIT_CHECKPOINT_INTERVAL_S:-5} \
   start_background api "$PORT" "$PY" bento/serve.py --port "$PORT"
 start_background mlflow "$MLFLOW_PORT" "$PY" registry/mlflow_ui.py --port "$MLFLOW_PORT"
-start_background monitor "$MONITOR_PORT" .venv/bin/streamlit run monitor_app/app.py \
+start_background monitor "$MONITOR_PORT" "$PY" monitor_app/serve_monitor.py \
   --server.port "$MONITOR_PORT" --server.headless true --browser.gatherUsageStats false
 wait_for api "http://localhost:$PORT/readyz" 180
 wait_for monitor "http://localhost:$MONITOR_PORT/_stcore/health" 120

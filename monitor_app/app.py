@@ -42,8 +42,8 @@ def cached_snapshot(
     location: str, profile_dir: Path, minutes: int, start, end, simulated, reference_key, _reference, _limits,
     _lag_s,
 ):  # fmt: skip
-    aggregates = board.load_aggregates(cached_store(location), start, end, _reference, simulated)
-    production = board.production_profile(profile_dir, start, end, minutes)
+    store = cached_store(location)
+    aggregates, production = board.load_range(store, profile_dir, minutes, start, end, _reference, simulated)
     snapshot = board.build_snapshot(aggregates, production, _reference, _limits, reference_key, _lag_s)
     return snapshot, production
 

@@ -252,9 +252,9 @@ def _progress_line(number: int, plan: BackfillPlan, day: datetime, result: Backf
     ]
     note = f" ({', '.join(marks)})" if marks else ""
     return (
-        f"day {number}/{plan.days} from {day:%Y-%m-%d %H:%M}{note}: {result.stored:,} of {plan.days * plan.per_day:,} "
-        f"records stored, {result.total_s:.0f} s (simulate {result.simulate_s:.0f}, journal "
-        f"{result.journal_s:.0f}, ingest {result.ingest_s:.0f})"
+        f"day {number}/{plan.days} from {day:%Y-%m-%d %H:%M}{note}: {result.stored:,} of "
+        f"{plan.days * plan.per_day:,} records stored, {result.total_s:.0f} s (simulate "
+        f"{result.simulate_s:.0f}, journal {result.journal_s:.0f}, ingest {result.ingest_s:.0f})"
     )
 
 
@@ -269,8 +269,9 @@ def backfill_from_settings(days: int, per_day: int, seed: int, progress: Progres
     store = open_store(monitoring)
     plan = default_plan(days, per_day, seed=seed)
     progress(
-        f"backfilling {days} day(s) x {per_day:,} simulated records ({plan.day_starts()[0]:%Y-%m-%d %H:%M} to "
-        f"{plan.end:%Y-%m-%d %H:%M} UTC) with {model.name} version {model.version} into {store.location}"
+        f"backfilling {days} day(s) x {per_day:,} simulated records "
+        f"({plan.day_starts()[0]:%Y-%m-%d %H:%M} to {plan.end:%Y-%m-%d %H:%M} UTC) with {model.name} "
+        f"version {model.version} into {store.location}"
     )
     target = BackfillTarget(monitoring.journal_path.parent / "backfill-journal", store,
                             monitoring.profiles_path, settings.pseudonymisation_secret)  # fmt: skip

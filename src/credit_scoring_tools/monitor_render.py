@@ -20,7 +20,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 LAST_SECTION = "Model versions and pipeline health"
 CHARTS_DRAWN = "document.querySelectorAll('[data-testid=stVegaLiteChart] svg.marks').length >= 6"
-APP = Path(__file__).resolve().parents[2] / "monitor_app" / "app.py"
+SERVE = Path(__file__).resolve().parents[2] / "monitor_app" / "serve_monitor.py"
 DEFAULT_RANGES = ("last 24 hours", "last 7 days", "last 30 days", "everything")
 
 
@@ -45,8 +45,8 @@ def _memory_mb(pid: int) -> tuple[float, float]:
 
 @contextmanager
 def running_monitor(port: int, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    """``streamlit run monitor_app/app.py`` on ``port`` until the block ends (stopped by its pid)."""
-    command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
+    """The monitor as ``make monitor`` starts it, on ``port``, until the block ends (stopped by its pid)."""
+    command = [sys.executable, str(SERVE), "--server.port", str(port),
                "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
     with log.open("w") as out:
         process = subprocess.Popen(command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
@@ -101,8 +101,10 @@ def measure_renders(
         for label in ranges:
             seconds, shown = render_once(browser, f"http://127.0.0.1:{port}/?range={quote(label)}")
             rss, peak = _memory_mb(process.pid)
-            renders.append(Render(label, round(seconds, 2), round(rss), round(peak), shown))
-            progress(f"{label}: first render {seconds:.2f} s, monitor RSS {rss:.0f} MB (peak {peak:.0f} MB)")
+            render = Render(label, round(seconds, 2), round(rss), round(peak), shown)
+            renders.append(render)
+            progress(f"{render.range}: first render {render.seconds:.2f} s, monitor RSS {render.rss_mb:.0f} MB "
+                     f"(peak {render.peak_rss_mb:.0f} MB); headline {render.requests_shown}")  # fmt: skip
         browser.close()
     return renders
 

@@ -10,7 +10,6 @@ import pytest
 from credit_scoring.monitoring.window_profiles import (
     WindowProfiler,
     list_window_files,
-    load_windows,
     merge_window_profiles,
     window_dir_name,
     window_start,
@@ -72,8 +71,9 @@ def test_profiles_merge_across_workers_and_windows(tmp_path: Path) -> None:
     second.close()
     files = list_window_files(tmp_path)
     assert [(f.start.minute, f.worker) for f in files] == [(0, "w1"), (0, "w2"), (5, "w1"), (10, "w2")]
-    windows = load_windows(tmp_path)
-    assert {start.minute: _n(view) for start, view in windows.items()} == {0: 60, 5: 30, 10: 10}
+    windows = {m: merge_window_profiles(tmp_path, T0 + timedelta(minutes=m), T0 + timedelta(minutes=m + 5))
+               for m in (0, 5, 10)}  # fmt: skip
+    assert {minute: _n(view) for minute, view in windows.items()} == {0: 60, 5: 30, 10: 10}
     assert _n(merge_window_profiles(tmp_path)) == 100
     assert _n(merge_window_profiles(tmp_path, T0 + timedelta(minutes=5), T0 + timedelta(minutes=10))) == 30
     assert _n(merge_window_profiles(tmp_path, T0, T0 + timedelta(minutes=10)), "AMT_INCOME_TOTAL") == 90

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -207,6 +208,23 @@ def load_aggregates(
         counts, store.versions(start, end, simulated), store.rejected_inputs(start, end, simulated),
         store.score_histogram(start, end, upper, SCORE_BINS, simulated), upper,
     )  # fmt: skip
+
+
+def load_range(
+    store: AggregateSource,
+    profile_dir: Path,
+    window_minutes: int,
+    start: datetime | None,
+    end: datetime,
+    reference: DatasetProfileView | None,
+    simulated: bool | None = None,
+) -> tuple[Aggregates, DatasetProfileView | None]:
+    """The range's aggregates and merged production profile, side by side: DuckDB releases the GIL while
+    it aggregates, so reading and merging the profiles runs meanwhile on the other core."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="profiles") as pool:
+        merged = pool.submit(production_profile, profile_dir, start, end, window_minutes)
+        aggregates = load_aggregates(store, start, end, reference, simulated)
+        return aggregates, merged.result()
 
 
 def simulated_caption(total: int, simulated: int) -> str:

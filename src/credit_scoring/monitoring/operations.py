@@ -104,28 +104,6 @@ def operational_alerts(operations: Operations, limits: AlertThresholds) -> list[
     return reasons
 
 
-def operations_over_time(records: pd.DataFrame, freq: str = "1min") -> pd.DataFrame:
-    """Per time bucket: requests, error rates, latency p50/p95/p99, inference p50 (for charts)."""
-    columns = ["requests", "client_error_rate", "server_error_rate", "latency_p50", "latency_p95",
-               "latency_p99", "inference_p50", "mean_probability"]  # fmt: skip
-    if records.empty:
-        return pd.DataFrame(columns=columns, index=pd.DatetimeIndex([], tz="UTC", name="timestamp"))
-    grouped = records.set_index("timestamp").groupby(pd.Grouper(freq=freq))
-    frame = pd.DataFrame(
-        {
-            "requests": grouped.size(),
-            "client_error_rate": grouped["status"].apply(lambda s: float(s.between(400, 499).mean())),
-            "server_error_rate": grouped["status"].apply(lambda s: float((s >= 500).mean())),
-            "latency_p50": grouped["latency_ms"].quantile(0.50),
-            "latency_p95": grouped["latency_ms"].quantile(0.95),
-            "latency_p99": grouped["latency_ms"].quantile(0.99),
-            "inference_p50": grouped["inference_ms"].quantile(0.50),
-            "mean_probability": grouped["probability"].mean(),
-        }
-    )
-    return frame[frame["requests"] > 0][columns]
-
-
 def operations_from_summary(
     summary: Mapping[str, Any],
     counts: Mapping[str, Mapping[str, int]],

@@ -192,18 +192,6 @@ def _read_or_skip(path: Path) -> DatasetProfileView | None:
         return None
 
 
-def load_windows(
-    profile_dir: Path, start: datetime | None = None, end: datetime | None = None
-) -> dict[datetime, DatasetProfileView]:
-    """One profile per window in the range, merged across workers (e.g. score distribution over time)."""
-    by_window: dict[datetime, list[DatasetProfileView]] = {}
-    for file in list_window_files(profile_dir, start, end):
-        view = _read_or_skip(file.path)
-        if view is not None:
-            by_window.setdefault(file.start, []).append(view)
-    return {moment: merge_profiles(views) for moment, views in by_window.items()}
-
-
 def merge_window_profiles(
     profile_dir: Path, start: datetime | None = None, end: datetime | None = None, now: datetime | None = None
 ) -> DatasetProfileView | None:
