@@ -103,8 +103,8 @@ def measure_renders(
             rss, peak = _memory_mb(process.pid)
             render = Render(label, round(seconds, 2), round(rss), round(peak), shown)
             renders.append(render)
-            progress(f"{render.range}: first render {render.seconds:.2f} s, monitor RSS {render.rss_mb:.0f} MB "
-                     f"(peak {render.peak_rss_mb:.0f} MB); headline {render.requests_shown}")  # fmt: skip
+            progress(f"{render.range}: first render {render.seconds:.2f} s, monitor RSS {render.rss_mb:.0f} "
+                     f"MB (peak {render.peak_rss_mb:.0f} MB); headline {render.requests_shown}")  # fmt: skip
         browser.close()
     return renders
 
