@@ -41,7 +41,8 @@ def test_first_render_of_each_range_is_fast_and_small(history: Path) -> None:
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's browser with `apt-get install -y chromium`")
     assert ParquetStore(MonitoringSettings(data_dir=history).store_path).count() == DAYS * PER_DAY
-    env = {"CREDIT_DATA_DIR": str(history), "CREDIT_REFERENCE_PROFILE": str(history / "reference_profile.bin")}
+    reference = history / "reference_profile.bin"
+    env = {"CREDIT_DATA_DIR": str(history), "CREDIT_REFERENCE_PROFILE": str(reference)}
     ranges = ["last 7 days", "last 24 hours", "everything"]
     renders = measure_renders(free_port(), env, ranges, history / "monitor.log", print)
     TIMES.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,12 @@ import orjson
 import pandas as pd
 
 from credit_scoring.monitoring._whylogs import DatasetProfileView
-from credit_scoring.monitoring.operations import Operations, operational_alerts, summarise_operations
+from credit_scoring.monitoring.operations import (
+    Operations,
+    operational_alerts,
+    operations_from_summary,
+    summarise_operations,
+)
 from credit_scoring.monitoring.profiles import PROBABILITY_COLUMN
 from credit_scoring.monitoring.sketches import (
     Comparison,
@@ -48,6 +53,14 @@ class RecordSource(Protocol):
     def records(self, start: datetime | None, end: datetime | None, columns: Any) -> pd.DataFrame: ...
 
     def count(self, start: datetime | None = None, end: datetime | None = None) -> int: ...
+
+    def summary(self, start: datetime | None, end: datetime | None) -> dict[str, Any]: ...
+
+    def counts_by(self, start: datetime | None, end: datetime | None, column: str) -> dict[str, int]: ...
+
+    def versions(self, start: datetime | None, end: datetime | None) -> pd.DataFrame: ...
+
+    def rejected_inputs(self, start: datetime | None, end: datetime | None) -> pd.DataFrame: ...
 
 
 def load_records(store: RecordSource, start: datetime | None, end: datetime | None) -> pd.DataFrame:
@@ -381,9 +394,28 @@ def analyse_range(
     reference_label: str = "",
     journal_lag_s: float | None = None,
 ) -> tuple[DriftReport, DatasetProfileView | None]:
-    """Load the range's profiles and records, analyse them; also returns the merged production profile."""
+    """Merge the range's profiles and read the store's aggregates (never its raw rows, only the refused
+    requests' inputs), analyse them; also returns the merged production profile."""
     production = merge_window_profiles(profile_dir, start, end)
-    records = load_records(store, start, end)
-    report = analyse(reference, production, records, limits, start=start, end=end,
-                     reference_label=reference_label, journal_lag_s=journal_lag_s)  # fmt: skip
+    operations = stored_operations(store, start, end, journal_lag_s)
+    rejected = store.rejected_inputs(start, end).assign(status=400)
+    quality = quality_issues(rejected, production, limits, scored=operations.succeeded)
+    report = analyse_summarised(reference, production, operations, quality, limits, start=start, end=end,
+                                reference_label=reference_label)  # fmt: skip
     return report, production
+
+
+def stored_operations(
+    store: RecordSource, start: datetime | None, end: datetime | None, journal_lag_s: float | None = None
+) -> Operations:
+    """The range's :class:`Operations` from the store's aggregate queries."""
+    summary = store.summary(start, end)
+    counts = {
+        column: store.counts_by(start, end, column) for column in ("error_kind", "endpoint", "decision")
+    }
+    versions = {
+        f"{r.model_name}@{r.model_version}": int(r.requests) for r in store.versions(start, end).itertuples()
+    }
+    first, last = start or summary["first"], end or summary["last"]
+    minutes = (last - first).total_seconds() / 60 if first and last else float("nan")
+    return operations_from_summary(summary, counts, versions, minutes, journal_lag_s)
