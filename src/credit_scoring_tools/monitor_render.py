@@ -21,7 +21,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-backg
 LAST_SECTION = "Model versions and pipeline health"
 CHARTS_DRAWN = "document.querySelectorAll('[data-testid=stVegaLiteChart] svg.marks').length >= 6"
 SERVE = Path(__file__).resolve().parents[2] / "monitor_app" / "serve_monitor.py"
-DEFAULT_RANGES = ("last 24 hours", "last 7 days", "last 30 days", "everything")
+DEFAULT_RANGES = ("last hour", "last 24 hours", "last 7 days", "last 30 days", "everything")
 
 
 @dataclass(frozen=True)

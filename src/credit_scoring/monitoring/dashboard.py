@@ -47,6 +47,7 @@ REFRESH_S = 30  # loaded data is reused this long; range ends are rounded up to 
 TOP_DRIFTED = 4
 ALERTS_SHOWN = 6  # more reasons than this go into a collapsed list, so the panels stay in view
 SCORE_BINS = 20
+COUNTED = ("error_kind", "endpoint", "decision")  # records counted by value for the headline and tables
 NO_TRAFFIC = (
     "No traffic yet: start the API with monitoring (`make serve`), then run `make simulate` "
     "(e.g. `make simulate SCENARIO=drift`) and refresh this page."
@@ -197,17 +198,21 @@ def load_aggregates(
     reference: DatasetProfileView | None,
     simulated: bool | None = None,
 ) -> Aggregates:
-    """The range's aggregates, each one query in the store's engine."""
+    """The range's aggregates, each one query in the store's engine; after the summary (which sets the
+    buckets and the score axis) the others run at once: the engine works while Python waits."""
     summary = store.summary(start, end, simulated)
     first = start or summary["first"] or end
     bucket = bucket_seconds(first, end)
     upper = score_upper_bound(summary.get("probability_p99"), reference)
-    counts = {c: store.counts_by(start, end, c, simulated) for c in ("error_kind", "endpoint", "decision")}
-    return Aggregates(
-        start, end, simulated, summary, store.aggregate_operations(first, end, bucket, simulated), bucket,
-        counts, store.versions(start, end, simulated), store.rejected_inputs(start, end, simulated),
-        store.score_histogram(start, end, upper, SCORE_BINS, simulated), upper,
-    )  # fmt: skip
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="aggregates") as pool:
+        over_time = pool.submit(store.aggregate_operations, first, end, bucket, simulated)
+        counted = {c: pool.submit(store.counts_by, start, end, c, simulated) for c in COUNTED}
+        versions = pool.submit(store.versions, start, end, simulated)
+        rejected = pool.submit(store.rejected_inputs, start, end, simulated)
+        scores = pool.submit(store.score_histogram, start, end, upper, SCORE_BINS, simulated)
+        counts = {column: future.result() for column, future in counted.items()}
+        return Aggregates(start, end, simulated, summary, over_time.result(), bucket, counts,
+                          versions.result(), rejected.result(), scores.result(), upper)  # fmt: skip
 
 
 def load_range(

@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -114,6 +115,22 @@ class ParquetStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.location = str(self.root)
+        self._database: Any = None  # one in-memory DuckDB per store, opened by the first query
+        self._opening = threading.Lock()
+
+    def _cursor(self) -> Any:
+        """A cursor of this store's DuckDB database (one per query: cursors may run in parallel threads).
+
+        One database for all queries keeps the Parquet footers it read (the object cache, checked against
+        each file's modification time): the monitor's dozen queries of a range read them once."""
+        import duckdb
+
+        with self._opening:
+            if self._database is None:
+                self._database = duckdb.connect(config={"enable_object_cache": True})
+        cursor = self._database.cursor()
+        cursor.execute("SET TimeZone = 'UTC'")
+        return cursor
 
     def _day_dir(self, day: date) -> Path:
         return self.root / f"day={day.isoformat()}"
@@ -191,8 +208,7 @@ class ParquetStore:
             files = self.files(start, end)
             if not files:
                 return None
-            with duckdb.connect() as connection:
-                connection.execute("SET TimeZone = 'UTC'")
+            with self._cursor() as connection:
                 try:
                     return fetch(connection.sql(sql.format(files=_file_list(files)), params=params))
                 except duckdb.IOException:
@@ -285,7 +301,11 @@ class ParquetStore:
         return int(table.column(0)[0].as_py()) if table.num_columns else 0
 
     def close(self) -> None:
-        """Nothing held open: every query opens and closes its own DuckDB connection."""
+        """Close the DuckDB database (the store's files stay as they are)."""
+        with self._opening:
+            if self._database is not None:
+                self._database.close()
+                self._database = None
 
 
 def _quoted(name: str) -> str:
