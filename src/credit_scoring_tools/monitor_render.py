@@ -30,9 +30,16 @@ class Render:
 
     range: str
     seconds: float
+    monitor_cpu_s: float  # CPU the monitor's process spent on it: the figure a busy machine does not inflate
     rss_mb: float
     peak_rss_mb: float
     requests_shown: str
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads), from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _memory_mb(pid: int) -> tuple[float, float]:
@@ -99,12 +106,15 @@ def measure_renders(
     with running_monitor(port, env, log) as process, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         for label in ranges:
+            cpu = _cpu_seconds(process.pid)
             seconds, shown = render_once(browser, f"http://127.0.0.1:{port}/?range={quote(label)}")
+            cpu = _cpu_seconds(process.pid) - cpu
             rss, peak = _memory_mb(process.pid)
-            render = Render(label, round(seconds, 2), round(rss), round(peak), shown)
+            render = Render(label, round(seconds, 2), round(cpu, 2), round(rss), round(peak), shown)
             renders.append(render)
-            progress(f"{render.range}: first render {render.seconds:.2f} s, monitor RSS {render.rss_mb:.0f} "
-                     f"MB (peak {render.peak_rss_mb:.0f} MB); headline {render.requests_shown}")  # fmt: skip
+            progress(f"{render.range}: first render {render.seconds:.2f} s ({render.monitor_cpu_s:.2f} s of "
+                     f"the monitor's CPU), RSS {render.rss_mb:.0f} MB (peak {render.peak_rss_mb:.0f} MB); "
+                     f"headline {render.requests_shown}")  # fmt: skip
         browser.close()
     return renders
 
