@@ -19,7 +19,7 @@ def main(
     seed: Annotated[int, typer.Option(help="Seed of the applications, times and incidents.")] = 2026,
 ) -> None:
     """Simulate DAYS days of traffic with a daily rhythm, a drift episode (incomes +30 %, EXT_SOURCE_3
-    missing twice as often, older applicants) from 40 % to 20 % of the history back, and a latency
+    missing twice as often, older applicants) from 30 % to 10 % of the history back, and a latency
     incident (requests 8 times slower, some 503) half-way back; score it with the @production model (ONNX,
     as the API does); append it to a journal with its past timestamps, marked simulated; ingest it into the
     configured store and whylogs profiles (windowed by each record's time). Prints progress per day.

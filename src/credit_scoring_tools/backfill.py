@@ -54,9 +54,10 @@ class BackfillPlan:
         return [self.end - (self.days - i) * DAY for i in range(self.days)]
 
     def drifted(self, day: datetime) -> bool:
-        """The drift episode: the days from 40 % to 20 % of the history back (at least one day)."""
+        """The drift episode: the days from 30 % to 10 % of the history back (at least one day), so that
+        "last 7 days" of a month of history shows it and the last day or two show the recovery."""
         ago = (self.end - day) // DAY
-        first, last = max(1, round(self.days * 0.4)), max(1, round(self.days * 0.2))
+        first, last = max(1, round(self.days * 0.3)), max(1, round(self.days * 0.1))
         return last <= ago <= first
 
     def incident(self, day: datetime) -> bool:
