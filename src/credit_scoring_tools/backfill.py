@@ -39,6 +39,7 @@ BAD_SHARE = 0.01  # invalid requests every day (a partner's broken feed), refuse
 # History is profiled in 6-hour windows (4 profiles a day, not 288): a whylogs window costs a fixed share
 # of a second to start, write and read, whatever its rows; ranges of a day or more still see several.
 HISTORY_PROFILE_MINUTES = 360
+GENERATE_CHUNK = 5000
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,11 @@ def simulate_day(plan: BackfillPlan, day: datetime, model: BatchModel, scorer: C
 
     index = plan.day_starts().index(day)
     rng = np.random.default_rng([plan.seed, index])
-    frame = generate_applications(plan.per_day, seed=plan.seed * 1000 + index)
+    # By chunks: the generator's working memory grows with its rows (about 25 kB a row).
+    seed = plan.seed * 1000 + index
+    chunks = [generate_applications(min(GENERATE_CHUNK, plan.per_day - first), seed=seed + first)
+              for first in range(0, plan.per_day, GENERATE_CHUNK)]  # fmt: skip
+    frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
     if plan.drifted(day):
         frame = drift_transform(frame, rng)
     timestamps = day_timestamps(day, plan.per_day, rng)
