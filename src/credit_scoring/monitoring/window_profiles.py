@@ -96,8 +96,11 @@ class WindowProfiler:
         window_minutes: int = 5,
         grace_s: float = 10.0,
         buffer_rows: int = 1000,
+        rollup_every_s: float | None = 3600.0,
     ) -> None:
         self.profile_dir = Path(profile_dir)
+        self.rollup_every = None if rollup_every_s is None else timedelta(seconds=rollup_every_s)
+        self._next_rollup: datetime | None = None
         self.worker = worker or default_worker_id()
         self.window_minutes = window_minutes
         self.grace = timedelta(seconds=grace_s)
@@ -139,7 +142,21 @@ class WindowProfiler:
         written = [path for s in ended if (path := self._write(self._open[s])) is not None]
         for start in ended:
             del self._open[start]
+        self._refresh_rollups(now)
         return written
+
+    def _refresh_rollups(self, now: datetime) -> None:
+        """Every ``rollup_every_s``, roll up the blocks that closed meanwhile, so that the monitor and the
+        drift report find them made instead of reading a month of windows at their first long range."""
+        if self.rollup_every is None:
+            return
+        if self._next_rollup is not None and now >= self._next_rollup:
+            try:
+                build_rollups(self.profile_dir, now)
+            except Exception as error:  # roll-ups are a cache: readers make what is missing themselves
+                logger.warning("profile roll-ups not made", extra={"error": repr(error)})
+        if self._next_rollup is None or now >= self._next_rollup:
+            self._next_rollup = now + self.rollup_every
 
     def close(self) -> list[Path]:
         """Write every open window and forget them all (called when the logger shuts down)."""
@@ -231,6 +248,34 @@ def range_pieces(low: datetime, high: datetime) -> list[tuple[datetime, datetime
     return pieces
 
 
+def build_rollups(profile_dir: Path, now: datetime | None = None) -> int:
+    """Make the roll-ups of the closed blocks of the last ROLLUP_HOURS[-1] hours that are missing or stale
+    (their halves, down to single hours, come with them); how many top blocks were (re)made."""
+    now = now or datetime.now(UTC)
+    low = now - timedelta(hours=ROLLUP_HOURS[-1])
+    files = list_window_files(profile_dir, low, now)
+    made = 0
+    for start, end, hours in range_pieces(low, now):
+        members = [f for f in files if start <= f.start < end]
+        if hours is None or len(members) <= 1 or end + ROLLUP_GRACE > now:
+            continue
+        if not _stamp_matches(_rollup_path(profile_dir, start, hours), _fingerprint(members)):
+            _block(profile_dir, members, start, hours, now)
+            made += 1
+    return made
+
+
+def _rollup_path(profile_dir: Path, start: datetime, hours: int) -> Path:
+    return Path(profile_dir) / ROLLUP_DIR / f"{window_dir_name(start)}-{hours}h.bin"
+
+
+def _stamp_matches(path: Path, stamp: str) -> bool:
+    try:
+        return json.loads(path.with_suffix(".json").read_text()).get("stamp") == stamp and path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _piece(
     profile_dir: Path,
     files: list[WindowFile],
@@ -259,7 +304,7 @@ def _block(
     if len(members) <= 1:  # one file: reading it costs what reading a roll-up of it would
         return _merged_files(members) if members else None
     closed = low + timedelta(hours=hours) + ROLLUP_GRACE <= now
-    path = Path(profile_dir) / ROLLUP_DIR / f"{window_dir_name(low)}-{hours}h.bin"
+    path = _rollup_path(profile_dir, low, hours)
     stamp = _fingerprint(members)
     if closed and (cached := _cached_rollup(path, stamp)) is not None:
         return cached
@@ -292,12 +337,7 @@ def _fingerprint(members: list[WindowFile]) -> str:
 
 
 def _cached_rollup(path: Path, stamp: str) -> DatasetProfileView | None:
-    try:
-        if json.loads(path.with_suffix(".json").read_text()).get("stamp") != stamp:
-            return None
-    except (OSError, ValueError):
-        return None
-    return _read_or_skip(path)
+    return _read_or_skip(path) if _stamp_matches(path, stamp) else None
 
 
 def _save_rollup(path: Path, stamp: str, view: DatasetProfileView) -> None:
