@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -45,10 +46,16 @@ def test_first_render_of_each_range_is_fast_and_small(history: Path) -> None:
     env = {"CREDIT_DATA_DIR": str(history), "CREDIT_REFERENCE_PROFILE": str(reference)}
     ranges = ["last 7 days", "last 24 hours", "everything"]
     renders = measure_renders(free_port(), env, ranges, history / "monitor.log", print)
+    # On a machine busy with other jobs (load above its cores) wall time stretches by the load; the
+    # monitor's own CPU time does not, and must fit the budget whatever the load.
+    stretch = max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
     TIMES.parent.mkdir(parents=True, exist_ok=True)
-    TIMES.write_text(json.dumps([vars(r) for r in renders], indent=2))  # the figures, kept for the reader
+    figures = {"records": DAYS * PER_DAY, "load_stretch": round(stretch, 2)}
+    figures["renders"] = [vars(r) for r in renders]
+    TIMES.write_text(json.dumps(figures, indent=2))  # the figures, kept for the reader
     assert [r.range for r in renders] == ranges
     for render in renders:
         assert render.requests_shown.startswith("Requests"), render
-        assert render.seconds <= MAX_RENDER_S, render
+        assert render.monitor_cpu_s <= MAX_RENDER_S, render
+        assert render.seconds <= MAX_RENDER_S * stretch, (render, stretch)
         assert render.peak_rss_mb < MAX_RSS_MB, render
