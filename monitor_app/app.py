@@ -93,7 +93,7 @@ def chart(slot, frame, y_label: str, time_format: str, bars: bool = False) -> No
     """A time chart of the frame (UTC, 24-hour clock), each series in its usual colour; nothing when empty."""
     if not frame.empty:
         figure = time_chart(frame, y_label, time_format, board.colours(frame), bars=bars)
-        slot.altair_chart(figure, use_container_width=True)
+        slot.altair_chart(figure, width="stretch")
 
 
 def traffic_panels(aggregates: board.Aggregates, time_format: str) -> None:
