@@ -160,3 +160,19 @@ def test_pandas_reference_itself_on_hand_made_rows(tmp_path: Path) -> None:
         0.8 / 3
     )
     assert list(store.score_histogram(None, None, 0.6, 3)) == [1, 1, 1]
+
+
+def test_the_drift_report_counts_simulated_records(small_store: tuple[ParquetStore, pd.DataFrame]) -> None:
+    from credit_scoring.monitoring.drift import stored_operations
+    from credit_scoring.monitoring.report import _operations_lines  # the report's operations table
+
+    store, _records_frame = small_store
+    operations = stored_operations(store, None, None)
+    assert operations.simulated == 150 and operations.requests == 600
+    assert "| simulated (make backfill) | 150 (25%) |" in _operations_lines_of(operations, _operations_lines)
+
+
+def _operations_lines_of(operations, render) -> list[str]:
+    from types import SimpleNamespace
+
+    return render(SimpleNamespace(operations=operations))

@@ -34,6 +34,7 @@ class Operations:
     mean_probability: float | None = None
     threshold: float | None = None
     journal_lag_s: float | None = None  # age of the oldest journaled record not yet stored (None: unknown)
+    simulated: int = 0  # records written by make backfill (simulated history), never live traffic
 
 
 def percentiles(values: pd.Series) -> dict[str, float]:
@@ -74,6 +75,7 @@ def summarise_operations(
         mean_probability=float(scored["probability"].mean()) if scored["probability"].notna().any() else None,
         threshold=float(thresholds.mode().iloc[0]) if len(thresholds) else None,
         journal_lag_s=journal_lag_s,
+        simulated=int(records["simulated"].sum()) if total and "simulated" in records else 0,
     )
 
 
@@ -125,7 +127,7 @@ def operations_from_summary(
         error_kinds=dict(counts.get("error_kind", {})), endpoints=dict(counts.get("endpoint", {})),
         model_versions=dict(model_versions), decisions=dict(counts.get("decision", {})),
         mean_probability=summary.get("mean_probability"), threshold=summary.get("threshold"),
-        journal_lag_s=journal_lag_s,
+        journal_lag_s=journal_lag_s, simulated=summary.get("simulated", 0),
     )  # fmt: skip
 
 
