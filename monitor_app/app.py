@@ -136,6 +136,8 @@ def drift_panels(snapshot: board.Snapshot, reference, production, limits, refere
         return
     report = snapshot.report
     st.caption(board.drift_caption(report))
+    if snapshot.aggregates.simulated is False:
+        st.caption(board.PROFILES_HOLD_HISTORY)
     table = board.style_drift_table(board.drift_table(report.features), limits)
     status_width = {"status": st.column_config.TextColumn(width=150)}
     st.dataframe(table, hide_index=True, height=320, column_config=status_width)

@@ -47,6 +47,10 @@ REFRESH_S = 30  # loaded data is reused this long; range ends are rounded up to 
 TOP_DRIFTED = 4
 ALERTS_SHOWN = 6  # more reasons than this go into a collapsed list, so the panels stay in view
 SCORE_BINS = 20
+PROFILES_HOLD_HISTORY = (
+    "Simulated history is hidden from the charts and figures above, not from drift: the whylogs profiles "
+    "of a window hold every scored record of it, simulated or live."
+)
 COUNTED = ("error_kind", "endpoint", "decision")  # records counted by value for the headline and tables
 NO_TRAFFIC = (
     "No traffic yet: start the API with monitoring (`make serve`), then run `make simulate` "
