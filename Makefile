@@ -17,13 +17,15 @@ RATE ?= 20
 DURATION ?= 60
 VERSION ?=
 ENGINE ?= local
+DAYS ?= 30
+PER_DAY ?= 35000
 
 export WHYLOGS_NO_ANALYTICS := 1
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
 .DEFAULT_GOAL := help
 .PHONY: help venv system-deps data train promote mlflow-ui build serve demo demo-stop test test-fast lint \
-        simulate drift-report export-decisions monitor profile bench container-test clean score-file
+        simulate backfill drift-report export-decisions monitor profile bench container-test clean score-file
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -69,6 +71,9 @@ demo-stop: ## Stop the processes `make demo` started
 simulate: venv ## Replay applications against the running API (SCENARIO=normal|drift|bad-inputs|burst)
 	$(PY) monitor_app/simulate.py --scenario $(SCENARIO) --rate $(RATE) --duration $(DURATION) --port $(PORT) $(SIM_ARGS)
 
+backfill: venv ## Write DAYS of simulated history (PER_DAY records a day) through the journal and ingest
+	$(PY) monitor_app/backfill.py --days $(DAYS) --per-day $(PER_DAY)
+
 drift-report: venv ## Compare production profiles with the reference; exit 1 on alert (START="last 1h")
 	$(PY) monitor_app/drift_report.py $(if $(START),--start "$(START)")
 
@@ -76,7 +81,7 @@ export-decisions: venv ## Write the stored decisions for an audit (OUT=path.csv|
 	$(PY) monitor_app/export_decisions.py --out "$(OUT)" $(if $(START),--start "$(START)") $(if $(END),--end "$(END)")
 
 monitor: venv ## Start the Streamlit monitor on MONITOR_PORT
-	$(BIN)/streamlit run monitor_app/app.py --server.port $(MONITOR_PORT) --server.headless true \
+	$(PY) monitor_app/serve_monitor.py --server.port $(MONITOR_PORT) --server.headless true \
 		--browser.gatherUsageStats false
 
 profile: venv ## Profile one request's path in process (profiling/profile.txt)

@@ -60,3 +60,6 @@ sustained_run  # unused function (src/credit_scoring_tools/recording_bench.py)
 empty_records  # unused function (src/credit_scoring/monitoring/dashboard.py): notebooks/drift_study.ipynb
 _.listen_per_worker  # BentoML calls the @bentoml.on_deployment hook (bento/service.py)
 _.limit_bytes  # a field of the 413 answer's model (serving/api_models.py), read by clients
+# The records-based analysis: notebooks/drift_study.ipynb and the tests call it on in-memory records.
+analyse  # unused function (src/credit_scoring/monitoring/drift.py)
+load_records  # unused function (src/credit_scoring/monitoring/drift.py)

@@ -2,7 +2,7 @@
 # `make demo`: the whole main job from nothing, on embedded defaults (SQLite, local files, synthetic data).
 #   bash bento/demo.sh        data -> train -> promote -> build -> serve + monitor + MLflow UI -> traffic
 #   bash bento/demo.sh stop   stop what an earlier run started (by the pids it recorded)
-# Ports and sizes come from the environment: PORT, MONITOR_PORT, MLFLOW_PORT, ROWS.
+# Ports and sizes come from the environment: PORT, MONITOR_PORT, MLFLOW_PORT, ROWS, BACKFILL_DAYS, BACKFILL_PER_DAY.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -88,13 +88,16 @@ step "5/6 Serve the API, the monitor and the MLflow UI"
 CREDIT_CHECKPOINT_INTERVAL_S=${CREDIT_CHECKPOINT_INTERVAL_S:-5} \
   start_background api "$PORT" "$PY" bento/serve.py --port "$PORT"
 start_background mlflow "$MLFLOW_PORT" "$PY" registry/mlflow_ui.py --port "$MLFLOW_PORT"
-start_background monitor "$MONITOR_PORT" .venv/bin/streamlit run monitor_app/app.py \
+start_background monitor "$MONITOR_PORT" "$PY" monitor_app/serve_monitor.py \
   --server.port "$MONITOR_PORT" --server.headless true --browser.gatherUsageStats false
 wait_for api "http://localhost:$PORT/readyz" 180
 wait_for monitor "http://localhost:$MONITOR_PORT/_stcore/health" 120
 wait_for mlflow "http://localhost:$MLFLOW_PORT/health" 120
 
-step "6/6 Simulated traffic so the monitor has something to show"
+step "6/6 Simulated history and traffic so the monitor has something to show"
+# Days of history (daily rhythm, a drift episode, a latency incident), marked simulated in the store, so
+# every chart of the monitor opens on days, not on two points; then live traffic through the API.
+"$PY" monitor_app/backfill.py --days "${BACKFILL_DAYS:-7}" --per-day "${BACKFILL_PER_DAY:-5000}"
 "$PY" monitor_app/simulate.py --scenario normal --rate 40 --duration 20 --port "$PORT"
 "$PY" monitor_app/simulate.py --scenario bad-inputs --rate 20 --duration 5 --port "$PORT"
 "$PY" monitor_app/simulate.py --scenario drift --rate 40 --duration 15 --port "$PORT"
@@ -106,7 +109,7 @@ cat <<EOF
 
 Everything is running:
   API (Swagger UI)   http://localhost:$PORT/
-  Monitor            http://localhost:$MONITOR_PORT/
+  Monitor            http://localhost:$MONITOR_PORT/?range=last+7+days   (history: last 7 days)
   MLflow UI          http://localhost:$MLFLOW_PORT/
   Drift report       var/reports/latest/report.md
 

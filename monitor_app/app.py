@@ -9,7 +9,7 @@ import streamlit as st
 
 from credit_scoring.monitoring import dashboard as board
 from credit_scoring.monitoring.job import UsageError, resolve_reference
-from credit_scoring.monitoring.plots import distribution_figure
+from credit_scoring.monitoring.plots import distribution_figure, time_chart
 from credit_scoring.monitoring.profiles import read_profile
 from credit_scoring.recording.journal import journal_lag
 from credit_scoring.recording.store import open_store
@@ -20,11 +20,6 @@ from credit_scoring.settings import MonitoringSettings, get_monitoring_settings,
 def cached_store(location: str):
     """The production store (its query API), opened once per location."""
     return open_store(get_monitoring_settings())
-
-
-@st.cache_data(ttl=board.REFRESH_S, show_spinner="Reading the request log...")
-def cached_records(location: str, start: datetime | None, end: datetime):
-    return board.load_records(cached_store(location), start, end)
 
 
 @st.cache_data(ttl=board.REFRESH_S, show_spinner=False)
@@ -42,29 +37,34 @@ def cached_reference(path: Path | None, data_root: Path):
         return None, str(error)
 
 
-@st.cache_resource(ttl=board.REFRESH_S, show_spinner="Merging the production profiles...")
+@st.cache_resource(ttl=board.REFRESH_S, show_spinner="Computing the range's aggregates...")
 def cached_snapshot(
-    location: str, profile_dir: Path, minutes: int, start, end, reference_key, _reference, _limits, _lag_s
-):
-    records = cached_records(location, start, end)
-    production = board.production_profile(profile_dir, start, end, minutes)
-    snapshot = board.build_snapshot(
-        records, production, _reference, _limits, start, end, reference_key, _lag_s
-    )
+    location: str, profile_dir: Path, minutes: int, start, end, simulated, reference_key, _reference, _limits,
+    _lag_s,
+):  # fmt: skip
+    store = cached_store(location)
+    aggregates, production = board.load_range(store, profile_dir, minutes, start, end, _reference, simulated)
+    snapshot = board.build_snapshot(aggregates, production, _reference, _limits, reference_key, _lag_s)
     return snapshot, production
 
 
-def sidebar(monitoring: MonitoringSettings, reference_label: str) -> str:
+def sidebar(monitoring: MonitoringSettings, reference_label: str) -> tuple[str, bool | None]:
+    """The range (``?range=last+7+days`` in the URL picks the first one) and whether to show history."""
+    labels = list(board.RANGES)
+    asked = st.query_params.get("range")
     with st.sidebar:
         st.header("Time range")
-        label = st.selectbox("Show requests from", list(board.RANGES), index=1, key="range")
+        first = labels.index(asked) if asked in labels else 1
+        label = st.selectbox("Show requests from", labels, index=first, key="range")
+        history = st.toggle("Include simulated history", value=True, key="simulated",
+                            help="Records written by make backfill, marked simulated")  # fmt: skip
         if st.button("Refresh now", help=f"Data is otherwise reused for {board.REFRESH_S} s"):
             st.cache_data.clear()
             cached_snapshot.clear()
         st.caption(f"Request store: `{monitoring.store_location}`")
         st.caption(f"Profiles: `{monitoring.profiles_path}`")
         st.caption(f"Reference: {reference_label}")
-    return label
+    return label, None if history else False
 
 
 def headline_panel(snapshot: board.Snapshot, limits) -> None:
@@ -89,36 +89,41 @@ def headline_panel(snapshot: board.Snapshot, limits) -> None:
         )
 
 
-def chart(draw, frame, **options) -> None:
-    """A Streamlit chart of the frame with each series in its usual colour (nothing drawn when empty)."""
+def chart(slot, frame, y_label: str, time_format: str, bars: bool = False) -> None:
+    """A time chart of the frame (UTC, 24-hour clock), each series in its usual colour; nothing when empty."""
     if not frame.empty:
-        draw(frame, color=board.colours(frame), **options)
+        figure = time_chart(frame, y_label, time_format, board.colours(frame), bars=bars)
+        slot.altair_chart(figure, width="stretch")
 
 
-def traffic_panels(records, freq: str) -> None:
+def traffic_panels(aggregates: board.Aggregates, time_format: str) -> None:
     st.header("Traffic and latency")
+    st.caption(
+        f"One point per {board.age_span(aggregates.bucket_s)}; times in UTC. "
+        + board.simulated_caption(aggregates.summary["requests"], aggregates.summary["simulated"])
+    )
     left, right = st.columns(2)
     left.subheader("Request volume")
-    chart(left.bar_chart, board.volume_over_time(records, freq), y_label="requests", stack=True)
+    chart(left, board.volume_over_time(aggregates), "requests", time_format, bars=True)
     right.subheader("Error rate")
-    chart(right.line_chart, board.error_rate_over_time(records, freq), y_label="% of requests")
+    chart(right, board.error_rate_over_time(aggregates), "% of requests", time_format)
     left, right = st.columns(2)
     left.subheader("Latency p50 / p95 / p99")
-    chart(left.line_chart, board.latency_over_time(records, freq), y_label="ms (whole request)")
+    chart(left, board.latency_over_time(aggregates), "ms (whole request)", time_format)
     right.subheader("Model inference time")
-    chart(right.line_chart, board.inference_over_time(records, freq), y_label="ms (model only)")
+    chart(right, board.inference_over_time(aggregates), "ms (model only)", time_format)
 
 
-def score_panels(snapshot: board.Snapshot, reference, freq: str) -> None:
+def score_panels(aggregates: board.Aggregates, reference, time_format: str) -> None:
     st.header("Scores and decisions")
     left, right = st.columns(2)
     left.subheader("Score distribution")
-    scores = snapshot.records["probability"]
-    chart(left.bar_chart, board.score_distribution(scores, reference), y_label="share", stack=False)
+    scores = board.score_distribution(aggregates.scores, aggregates.score_upper, reference)
+    left.bar_chart(scores, color=board.colours(scores), y_label="share", stack=False)
     if reference is None:
         left.caption("No reference profile: production scores only.")
     right.subheader("Decision rate")
-    chart(right.line_chart, board.refusal_rate_over_time(snapshot.records, freq), y_label="%")
+    chart(right, board.refusal_rate_over_time(aggregates), "%", time_format)
 
 
 def drift_panels(snapshot: board.Snapshot, reference, production, limits, reference_label: str) -> None:
@@ -131,6 +136,8 @@ def drift_panels(snapshot: board.Snapshot, reference, production, limits, refere
         return
     report = snapshot.report
     st.caption(board.drift_caption(report))
+    if snapshot.aggregates.simulated is False:
+        st.caption(board.PROFILES_HOLD_HISTORY)
     table = board.style_drift_table(board.drift_table(report.features), limits)
     status_width = {"status": st.column_config.TextColumn(width=150)}
     st.dataframe(table, hide_index=True, height=320, column_config=status_width)
@@ -162,7 +169,7 @@ def quality_panels(snapshot: board.Snapshot) -> None:
 def service_panels(snapshot: board.Snapshot, health: board.Health, now: datetime, lag) -> None:
     st.header("Model versions and pipeline health")
     st.subheader("Model versions seen")
-    st.dataframe(board.versions_table(snapshot.records), hide_index=True)
+    st.dataframe(board.versions_table(snapshot.aggregates.versions), hide_index=True)
     st.subheader("Request log")
     stored, record, profile, workers = st.columns(4)
     stored.metric("Stored records", f"{health.stored_records:,}", border=True)
@@ -187,7 +194,7 @@ def main() -> None:
     settings, monitoring = get_settings(), get_monitoring_settings()
     limits = monitoring.thresholds()
     reference, reference_label = cached_reference(monitoring.reference_profile, settings.data_root)
-    label = sidebar(monitoring, reference_label)
+    label, simulated = sidebar(monitoring, reference_label)
     location = monitoring.store_location
     try:
         stored = cached_count(location)
@@ -206,6 +213,7 @@ def main() -> None:
         monitoring.window_minutes,
         start,
         end,
+        simulated,
         reference_label,
         reference,
         limits,
@@ -216,14 +224,15 @@ def main() -> None:
             f"No request in the {label}: {stored:,} stored records are older. Pick a wider time range."
         )
         return
-    freq = board.bucket_for(start or snapshot.records["timestamp"].min().to_pydatetime(), end)
+    aggregates = snapshot.aggregates
+    time_format = board.time_format(aggregates.first, end)
     headline_panel(snapshot, limits)
-    traffic_panels(snapshot.records, freq)
-    score_panels(snapshot, reference, freq)
+    traffic_panels(aggregates, time_format)
+    score_panels(aggregates, reference, time_format)
     drift_panels(snapshot, reference, production, limits, reference_label)
     quality_panels(snapshot)
     profile_start = board.profile_range_start(start, monitoring.window_minutes)
-    health = board.pipeline_health(stored, snapshot.records, monitoring.profiles_path, profile_start,
+    health = board.pipeline_health(stored, aggregates, monitoring.profiles_path, profile_start,
                                    snapshot.profiled_rows)  # fmt: skip
     service_panels(snapshot, health, now, lag)
 

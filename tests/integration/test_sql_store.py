@@ -56,3 +56,35 @@ def test_postgresql_store_batches_aggregates_and_retention(postgres_url: str) ->
     assert store.count() == 200 and store.records(columns=["AMT_CREDIT"])["AMT_CREDIT"].notna().sum() == 180
     for each in opened:
         each.close()
+
+
+def test_postgresql_monitor_aggregates_equal_duckdb_and_pandas(postgres_url: str, tmp_path: Path) -> None:
+    """The same records in PostgreSQL and Parquet: the monitor's figures agree with the pandas reference."""
+    import numpy as np
+
+    from credit_scoring.recording import queries
+    from credit_scoring.recording.store import ParquetStore
+    from tests.unit.test_monitor_aggregates import NOW
+    from tests.unit.test_monitor_aggregates import _records as mixed_records
+
+    url = postgres_url.replace("postgresql://", "postgresql+psycopg://")
+    server, parquet = SqlStore(url), ParquetStore(tmp_path / "store")
+    with server.engine.begin() as connection:  # this test's rows only
+        connection.exec_driver_sql("TRUNCATE records, stored_batches")
+    rows = records_table(mixed_records(np.random.default_rng(9)))
+    for store in (server, parquet):
+        store.write_batch(BatchId("mixed", 0, 1), NOW.date(), rows)
+    start, end = NOW - timedelta(hours=30), NOW
+    reference = queries.filtered(parquet.records(start, end, queries.SUMMARY_INPUTS), False)
+    expected = queries.summary_of(reference)
+    for store in (server, parquet):
+        got = store.summary(start, end, simulated=False)
+        assert got.keys() == expected.keys()
+        for name, value in expected.items():
+            assert got[name] == (pytest.approx(value, rel=1e-5) if isinstance(value, float) else value), name
+        assert store.counts_by(start, end, "error_kind", False) == queries.counts_of(reference, "error_kind")
+        pd.testing.assert_frame_equal(store.versions(start, end, False), queries.versions_of(reference))
+        assert list(store.score_histogram(start, end, 0.6, 12, False)) == list(
+            queries.histogram_of(reference, 0.6, 12)
+        )
+    server.close()

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from credit_scoring.monitoring.window_profiles import (
+    ROLLUP_DIR,
+    ROLLUP_HOURS,
     WindowProfiler,
+    build_rollups,
     list_window_files,
-    load_windows,
     merge_window_profiles,
+    range_pieces,
     window_dir_name,
     window_start,
 )
@@ -72,8 +76,9 @@ def test_profiles_merge_across_workers_and_windows(tmp_path: Path) -> None:
     second.close()
     files = list_window_files(tmp_path)
     assert [(f.start.minute, f.worker) for f in files] == [(0, "w1"), (0, "w2"), (5, "w1"), (10, "w2")]
-    windows = load_windows(tmp_path)
-    assert {start.minute: _n(view) for start, view in windows.items()} == {0: 60, 5: 30, 10: 10}
+    windows = {m: merge_window_profiles(tmp_path, T0 + timedelta(minutes=m), T0 + timedelta(minutes=m + 5))
+               for m in (0, 5, 10)}  # fmt: skip
+    assert {minute: _n(view) for minute, view in windows.items()} == {0: 60, 5: 30, 10: 10}
     assert _n(merge_window_profiles(tmp_path)) == 100
     assert _n(merge_window_profiles(tmp_path, T0 + timedelta(minutes=5), T0 + timedelta(minutes=10))) == 30
     assert _n(merge_window_profiles(tmp_path, T0, T0 + timedelta(minutes=10)), "AMT_INCOME_TOTAL") == 90
@@ -110,3 +115,36 @@ def test_an_unreadable_file_is_skipped(tmp_path: Path, caplog: pytest.LogCapture
 
 def test_missing_folder_means_no_profiles(tmp_path: Path) -> None:
     assert list_window_files(tmp_path / "absent") == [] and merge_window_profiles(tmp_path / "absent") is None
+
+
+def test_a_range_is_cut_into_few_aligned_blocks_that_cover_it_exactly() -> None:
+    low, high = T0 - timedelta(days=30, minutes=7), T0 + timedelta(minutes=23)
+    pieces = range_pieces(low, high)
+    assert pieces[0][0] == low and pieces[-1][1] == high
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(pieces))  # contiguous, no overlap
+    for start, end, hours in pieces:
+        if hours is not None:  # a roll-up block: aligned on its own length from the epoch
+            assert int(start.timestamp()) % (hours * 3600) == 0 and end - start == timedelta(hours=hours)
+        else:
+            assert end - start <= timedelta(hours=1)
+    assert len(pieces) <= 2 * len(ROLLUP_HOURS) + 2  # a month reads a few dozen files at most
+
+
+def test_rolled_up_ranges_count_every_row_and_follow_late_records(tmp_path: Path) -> None:
+    profiler = WindowProfiler(tmp_path, worker="w1", window_minutes=60, rollup_every_s=None)
+    for hour, rows in enumerate((5, 7, 11, 13)):  # one window in each of four hours
+        profiler.add(_frame(_records(rows, 60 * hour, seed=hour)))
+    profiler.close()
+    now = T0 + timedelta(hours=8)
+    assert build_rollups(tmp_path, now) > 0 and build_rollups(tmp_path, now) == 0  # made once, then valid
+    made = sorted(p.name for p in (tmp_path / ROLLUP_DIR).glob("*.bin"))
+    assert "20260122T040000Z-2h.bin" in made and "20260122T040000Z-4h.bin" in made
+    assert _n(merge_window_profiles(tmp_path, T0, T0 + timedelta(hours=4), now=now)) == 36
+    middle = merge_window_profiles(tmp_path, T0 + timedelta(hours=1), T0 + timedelta(hours=3), now=now)
+    assert _n(middle) == 18
+    late = WindowProfiler(tmp_path, worker="w1", window_minutes=60, rollup_every_s=None)
+    late.add(_frame(_records(3, 61, seed=9)))  # a late record for the closed 05:00 window
+    late.close()
+    assert _n(merge_window_profiles(tmp_path, T0, T0 + timedelta(hours=4), now=now)) == 39  # roll-up remade
+    assert build_rollups(tmp_path, now) == 1  # the larger block holding the late window, stale too
+    assert build_rollups(tmp_path, now) == 0

@@ -5,13 +5,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
-from pandas.api.typing import DataFrameGroupBy
 from pandas.io.formats.style import Styler
 
 from credit_scoring.monitoring._whylogs import DatasetProfileView
@@ -20,17 +21,10 @@ from credit_scoring.monitoring.drift import (
     DriftReport,
     FeatureDrift,
     QualityIssue,
-    RecordSource,
-    analyse,
+    analyse_summarised,
     quality_issues,
 )
-from credit_scoring.monitoring.drift import load_records as drift_records
-from credit_scoring.monitoring.operations import (
-    Operations,
-    operational_alerts,
-    operations_over_time,
-    summarise_operations,
-)
+from credit_scoring.monitoring.operations import Operations, operational_alerts, operations_from_summary
 from credit_scoring.monitoring.profiles import PROBABILITY_COLUMN
 from credit_scoring.monitoring.sketches import kll
 from credit_scoring.monitoring.window_profiles import list_window_files, merge_window_profiles, window_start
@@ -42,24 +36,22 @@ RANGES: dict[str, timedelta | None] = {
     "last 6 hours": timedelta(hours=6),
     "last 24 hours": timedelta(hours=24),
     "last 7 days": timedelta(days=7),
+    "last 30 days": timedelta(days=30),
     "everything": None,
 }
-# Chart buckets, finest first: the first one giving at most MAX_BUCKETS points over the range is used.
-BUCKETS: tuple[tuple[str, timedelta], ...] = (
-    ("10s", timedelta(seconds=10)),
-    ("30s", timedelta(seconds=30)),
-    ("1min", timedelta(minutes=1)),
-    ("5min", timedelta(minutes=5)),
-    ("15min", timedelta(minutes=15)),
-    ("1h", timedelta(hours=1)),
-    ("6h", timedelta(hours=6)),
-    ("1D", timedelta(days=1)),
-)
-MAX_BUCKETS = 90
+# Chart buckets (seconds): the one giving about TARGET_POINTS points, between MIN_POINTS and MAX_POINTS.
+BUCKET_SECONDS: tuple[int, ...] = (1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800,
+                                   21600, 43200, 86400, 7 * 86400)  # fmt: skip
+MIN_POINTS, TARGET_POINTS, MAX_POINTS = 30, 100, 200
 REFRESH_S = 30  # loaded data is reused this long; range ends are rounded up to it so caches hit
 TOP_DRIFTED = 4
 ALERTS_SHOWN = 6  # more reasons than this go into a collapsed list, so the panels stay in view
 SCORE_BINS = 20
+PROFILES_HOLD_HISTORY = (
+    "Simulated history is hidden from the charts and figures above, not from drift: the whylogs profiles "
+    "of a window hold every scored record of it, simulated or live."
+)
+COUNTED = ("error_kind", "endpoint", "decision")  # records counted by value for the headline and tables
 NO_TRAFFIC = (
     "No traffic yet: start the API with monitoring (`make serve`), then run `make simulate` "
     "(e.g. `make simulate SCENARIO=drift`) and refresh this page."
@@ -104,10 +96,20 @@ def time_bounds(label: str, now: datetime) -> tuple[datetime | None, datetime]:
     return (None if span is None else now - span), now
 
 
-def bucket_for(start: datetime, end: datetime) -> str:
-    """The finest chart bucket (pandas frequency) that keeps the range under MAX_BUCKETS points."""
-    span = max(end - start, timedelta(seconds=1))
-    return next((freq for freq, size in BUCKETS if span / size <= MAX_BUCKETS), BUCKETS[-1][0])
+def bucket_seconds(start: datetime, end: datetime) -> int:
+    """The chart bucket (seconds) giving between MIN_POINTS and MAX_POINTS points over the range, the
+    one nearest TARGET_POINTS; ranges too short or too long for that get the nearest bucket."""
+    span = max((end - start).total_seconds(), 1.0)
+    fitting = [b for b in BUCKET_SECONDS if MIN_POINTS <= span / b <= MAX_POINTS]
+    candidates = fitting or list(BUCKET_SECONDS)
+    return min(candidates, key=lambda b: abs(math.log(span / b / TARGET_POINTS)))
+
+
+def time_format(start: datetime, end: datetime) -> str:
+    """A 24-hour clock on time axes, with the date once the range spans more than one day."""
+    return (
+        "%d %b %H:%M" if start.astimezone(UTC).date() != (end - timedelta(microseconds=1)).date() else "%H:%M"
+    )
 
 
 def profile_range_start(start: datetime | None, window_minutes: int) -> datetime | None:
@@ -129,9 +131,39 @@ def empty_records() -> pd.DataFrame:
     return frame
 
 
-def load_records(store: RecordSource, start: datetime | None, end: datetime | None) -> pd.DataFrame:
-    """The stored records of the range, with the columns the page reads (the store's query API)."""
-    return drift_records(store, start, end)
+class AggregateSource(Protocol):
+    """The store's aggregate queries (credit_scoring.recording.store): what the monitor reads."""
+
+    location: str
+
+    def summary(
+        self, start: datetime | None, end: datetime | None, simulated: bool | None = None
+    ) -> dict: ...
+
+    def counts_by(
+        self, start: datetime | None, end: datetime | None, column: str, simulated: bool | None = None
+    ) -> dict[str, int]: ...
+
+    def versions(
+        self, start: datetime | None, end: datetime | None, simulated: bool | None = None
+    ) -> pd.DataFrame: ...
+
+    def score_histogram(
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        upper: float,
+        bins: int,
+        simulated: bool | None = None,
+    ) -> np.ndarray: ...
+
+    def rejected_inputs(
+        self, start: datetime | None, end: datetime | None, simulated: bool | None = None
+    ) -> pd.DataFrame: ...
+
+    def aggregate_operations(
+        self, start: datetime | None, end: datetime | None, bucket_s: int, simulated: bool | None = None
+    ) -> pd.DataFrame: ...
 
 
 def production_profile(
@@ -141,16 +173,89 @@ def production_profile(
     return merge_window_profiles(profile_dir, profile_range_start(start, window_minutes), end)
 
 
+@dataclass(frozen=True)
+class Aggregates:
+    """What the store computed for one range: a summary row, per-bucket operations, versions, refused
+    inputs and the score histogram (never the range's raw rows)."""
+
+    start: datetime | None
+    end: datetime
+    simulated: bool | None
+    summary: dict
+    over_time: pd.DataFrame
+    bucket_s: int
+    counts: dict[str, dict[str, int]]
+    versions: pd.DataFrame
+    rejected: pd.DataFrame
+    scores: np.ndarray  # scored applications per bin of [0, score_upper]
+    score_upper: float
+
+    @property
+    def first(self) -> datetime:
+        return self.start or self.summary["first"] or self.end
+
+
+def load_aggregates(
+    store: AggregateSource,
+    start: datetime | None,
+    end: datetime,
+    reference: DatasetProfileView | None,
+    simulated: bool | None = None,
+) -> Aggregates:
+    """The range's aggregates, each one query in the store's engine; after the summary (which sets the
+    buckets and the score axis) the others run at once: the engine works while Python waits."""
+    summary = store.summary(start, end, simulated)
+    first = start or summary["first"] or end
+    bucket = bucket_seconds(first, end)
+    upper = score_upper_bound(summary.get("probability_p99"), reference)
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="aggregates") as pool:
+        over_time = pool.submit(store.aggregate_operations, first, end, bucket, simulated)
+        counted = {c: pool.submit(store.counts_by, start, end, c, simulated) for c in COUNTED}
+        versions = pool.submit(store.versions, start, end, simulated)
+        rejected = pool.submit(store.rejected_inputs, start, end, simulated)
+        scores = pool.submit(store.score_histogram, start, end, upper, SCORE_BINS, simulated)
+        counts = {column: future.result() for column, future in counted.items()}
+        return Aggregates(start, end, simulated, summary, over_time.result(), bucket, counts,
+                          versions.result(), rejected.result(), scores.result(), upper)  # fmt: skip
+
+
+def load_range(
+    store: AggregateSource,
+    profile_dir: Path,
+    window_minutes: int,
+    start: datetime | None,
+    end: datetime,
+    reference: DatasetProfileView | None,
+    simulated: bool | None = None,
+) -> tuple[Aggregates, DatasetProfileView | None]:
+    """The range's aggregates and merged production profile, side by side: DuckDB releases the GIL while
+    it aggregates, so reading and merging the profiles runs meanwhile on the other core."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="profiles") as pool:
+        merged = pool.submit(production_profile, profile_dir, start, end, window_minutes)
+        aggregates = load_aggregates(store, start, end, reference, simulated)
+        return aggregates, merged.result()
+
+
+def simulated_caption(total: int, simulated: int) -> str:
+    """How much of the range is simulated history (make backfill), never to be read as live traffic."""
+    if simulated == 0:
+        return "All records of this range are live traffic."
+    if simulated == total:
+        return f"All {total:,} records of this range are simulated history (make backfill), not live traffic."
+    return (
+        f"{simulated:,} of {total:,} records of this range ({simulated / total:.0%}) are simulated history "
+        "(make backfill), not live traffic."
+    )
+
+
 # --- analysis --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Everything the page shows for one range: records, health, and the drift report when possible."""
+    """Everything the page shows for one range: aggregates, health, and the drift report when possible."""
 
-    start: datetime | None
-    end: datetime
-    records: pd.DataFrame
+    aggregates: Aggregates
     operations: Operations
     quality: list[QualityIssue]
     reasons: list[str]
@@ -159,40 +264,42 @@ class Snapshot:
 
     @property
     def empty(self) -> bool:
-        return self.records.empty
+        return self.operations.requests == 0
 
 
-def range_minutes(start: datetime | None, end: datetime, records: pd.DataFrame) -> float:
+def range_minutes(aggregates: Aggregates) -> float:
     """Length of the range in minutes; open-ended ranges start at their first record."""
-    first = start or (records["timestamp"].min() if len(records) else None)
-    return (end - first).total_seconds() / 60 if first is not None else math.nan
+    return (aggregates.end - aggregates.first).total_seconds() / 60
+
+
+def _model_versions(versions: pd.DataFrame) -> dict[str, int]:
+    return {f"{r.model_name}@{r.model_version}": int(r.requests) for r in versions.itertuples()}
 
 
 def build_snapshot(
-    records: pd.DataFrame,
+    aggregates: Aggregates,
     production: DatasetProfileView | None,
     reference: DatasetProfileView | None,
     limits: AlertThresholds,
-    start: datetime | None,
-    end: datetime,
     reference_label: str = "",
     journal_lag_s: float | None = None,
 ) -> Snapshot:
     """Analyse a range: the full drift report with a reference, otherwise health and data quality only."""
+    summary = aggregates.summary
+    operations = operations_from_summary(summary, aggregates.counts, _model_versions(aggregates.versions),
+                                         range_minutes(aggregates), journal_lag_s)  # fmt: skip
+    rejected = aggregates.rejected.assign(status=400)
+    quality = quality_issues(rejected, production, limits, scored=summary["scored"])
     profiled = _profiled_rows(production)
     if reference is not None:
-        report = analyse(reference, production, records, limits, start=start, end=end,
-                         reference_label=reference_label, journal_lag_s=journal_lag_s)  # fmt: skip
-        return Snapshot(
-            start, end, records, report.operations, report.quality, report.reasons, report, profiled
-        )
-    operations = summarise_operations(records, range_minutes(start, end, records), journal_lag_s)
-    quality = quality_issues(records, production, limits)
+        bounds = {"start": aggregates.start, "end": aggregates.end, "reference_label": reference_label}
+        report = analyse_summarised(reference, production, operations, quality, limits, **bounds)
+        return Snapshot(aggregates, operations, quality, report.reasons, report, profiled)
     reasons = [
         f"{q.column}: {q.kind.replace('_', ' ')} in {q.rate:.1%} of inputs" for q in quality if q.flagged
     ]
     reasons += operational_alerts(operations, limits)
-    return Snapshot(start, end, records, operations, quality, reasons, None, profiled)
+    return Snapshot(aggregates, operations, quality, reasons, None, profiled)
 
 
 def _profiled_rows(production: DatasetProfileView | None) -> int:
@@ -281,70 +388,58 @@ def colours(frame: pd.DataFrame) -> list[str]:
     return [SERIES_COLOURS.get(str(name), "#54a24b") for name in frame.columns]
 
 
-# --- charts over time ------------------------------------------------------------------------------
+# --- charts over time (from the store's per-bucket aggregates) --------------------------------------
 
 
-def _grouped(records: pd.DataFrame, freq: str) -> DataFrameGroupBy:
-    return records.set_index("timestamp").groupby(pd.Grouper(freq=freq))
+def _empty_series(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(columns=columns, index=pd.DatetimeIndex([], tz="UTC", name="time"), dtype="float64")
 
 
-def volume_over_time(records: pd.DataFrame, freq: str) -> pd.DataFrame:
+def volume_over_time(aggregates: Aggregates) -> pd.DataFrame:
     """Requests per bucket: scored (2xx), rejected (4xx) and server errors (5xx); empty buckets count 0."""
     columns = ["scored (2xx)", "rejected (4xx)", "server errors (5xx)"]
-    if records.empty:
-        return pd.DataFrame(columns=columns, index=pd.DatetimeIndex([], tz="UTC", name="time"))
-    status = records.set_index("timestamp")["status"]
-    classes = pd.DataFrame(
-        {
-            columns[0]: status < 400,
-            columns[1]: status.between(400, 499),
-            columns[2]: status >= 500,
-        }
-    ).astype(int)
-    return classes.groupby(pd.Grouper(freq=freq)).sum().rename_axis("time")
+    frame = aggregates.over_time
+    if frame.empty:
+        return _empty_series(columns)
+    step = pd.Timedelta(seconds=aggregates.bucket_s)
+    every = pd.date_range(frame.index.min(), frame.index.max(), freq=step, name="time")
+    volume = frame[["scored", "rejected", "server_errors"]].set_axis(columns, axis=1)
+    return volume.reindex(every, fill_value=0.0)
 
 
-def error_rate_over_time(records: pd.DataFrame, freq: str) -> pd.DataFrame:
+def error_rate_over_time(aggregates: Aggregates) -> pd.DataFrame:
     """Rejected and server-error shares per bucket, in percent (buckets without requests left out)."""
-    frame = operations_over_time(records, freq)[["client_error_rate", "server_error_rate"]] * 100
-    return frame.rename(columns={"client_error_rate": "rejected %", "server_error_rate": "server errors %"})
+    frame = aggregates.over_time
+    if frame.empty:
+        return _empty_series(["rejected %", "server errors %"])
+    return pd.DataFrame({"rejected %": 100 * frame["rejected"] / frame["requests"],
+                         "server errors %": 100 * frame["server_errors"] / frame["requests"]})  # fmt: skip
 
 
-def latency_over_time(records: pd.DataFrame, freq: str) -> pd.DataFrame:
+def latency_over_time(aggregates: Aggregates) -> pd.DataFrame:
     """Total latency p50/p95/p99 per bucket (ms), as the service measured it."""
-    frame = operations_over_time(records, freq)[["latency_p50", "latency_p95", "latency_p99"]]
+    frame = aggregates.over_time[["latency_p50", "latency_p95", "latency_p99"]]
     return frame.rename(columns=lambda name: name.removeprefix("latency_")).rename_axis("time")
 
 
-def inference_over_time(records: pd.DataFrame, freq: str) -> pd.DataFrame:
+def inference_over_time(aggregates: Aggregates) -> pd.DataFrame:
     """Model inference time p50/p95 per bucket (ms), scored requests only."""
-    scored = records[records["inference_ms"].notna()]
-    if scored.empty:
-        return pd.DataFrame(columns=["p50", "p95"], index=pd.DatetimeIndex([], tz="UTC", name="time"))
-    grouped = _grouped(scored, freq)["inference_ms"]
-    frame = pd.DataFrame({"p50": grouped.quantile(0.5), "p95": grouped.quantile(0.95)})
-    return frame.dropna(how="all").rename_axis("time")
+    frame = aggregates.over_time[["inference_p50", "inference_p95"]].dropna(how="all")
+    return frame.rename(columns=lambda name: name.removeprefix("inference_")).rename_axis("time")
 
 
-def refusal_rate_over_time(records: pd.DataFrame, freq: str) -> pd.DataFrame:
+def refusal_rate_over_time(aggregates: Aggregates) -> pd.DataFrame:
     """Share of scored applications refused per bucket (percent), and the mean probability of default."""
-    scored = records[records["decision"].isin(["grant", "refuse"])]
-    if scored.empty:
-        return pd.DataFrame(columns=["refused %", "mean score %"], index=pd.DatetimeIndex([], tz="UTC"))
-    grouped = _grouped(scored.assign(refused=scored["decision"] == "refuse"), freq)
-    frame = pd.DataFrame(
-        {"refused %": grouped["refused"].mean() * 100, "mean score %": grouped["probability"].mean() * 100}
-    )
-    return frame.dropna(how="all").rename_axis("time")
+    frame = aggregates.over_time[["refused_share", "mean_probability"]].dropna(how="all") * 100
+    return frame.set_axis(["refused %", "mean score %"], axis=1).rename_axis("time")
 
 
 # --- score distribution ----------------------------------------------------------------------------
 
 
-def score_upper_bound(scores: pd.Series, reference: DatasetProfileView | None) -> float:
+def score_upper_bound(production_p99: float | None, reference: DatasetProfileView | None) -> float:
     """Right end of the score axis: where 99 % of scores lie (both samples), rounded up to 0.05."""
-    present = scores.dropna()
-    tops = [float(present.quantile(0.99))] if len(present) else []
+    tops = [float(production_p99)] if production_p99 is not None else []
     sketch = kll(reference, PROBABILITY_COLUMN) if reference is not None else None
     if sketch is not None:
         tops.append(float(sketch.get_quantile(0.99)))
@@ -352,21 +447,16 @@ def score_upper_bound(scores: pd.Series, reference: DatasetProfileView | None) -
 
 
 def score_distribution(
-    scores: pd.Series, reference: DatasetProfileView | None, bins: int = SCORE_BINS
+    counts: np.ndarray, upper: float, reference: DatasetProfileView | None
 ) -> pd.DataFrame:
-    """Share of scores per probability bucket in production (exact) and in the reference (its sketch).
-
-    Scores above the axis' right end (about 1 % of them) are counted in the last bucket.
-    """
-    edges = np.linspace(0.0, score_upper_bound(scores, reference), bins + 1)
-    present = np.clip(scores.dropna().to_numpy(dtype=float), 0.0, edges[-1])
-    counts, _ = np.histogram(present, edges)
+    """Share of scores per probability bucket in production (the store's exact counts) and in the
+    reference (its sketch). Scores above the axis' right end (about 1 % of them) are in the last bucket."""
+    edges = np.linspace(0.0, upper, len(counts) + 1)
     labels = [f"{low:.3f}-{high:.3f}" for low, high in itertools.pairwise(edges)]
     frame = pd.DataFrame({"production": counts / max(1, counts.sum())}, index=pd.Index(labels, name="score"))
     sketch = kll(reference, PROBABILITY_COLUMN) if reference is not None else None
     if sketch is not None:
-        shares = np.asarray(sketch.get_pmf(list(edges[1:-1])))
-        frame["reference"] = shares
+        frame["reference"] = np.asarray(sketch.get_pmf(list(edges[1:-1])))
     return frame
 
 
@@ -474,19 +564,11 @@ def error_kinds_table(operations: Operations) -> pd.DataFrame:
     )
 
 
-def versions_table(records: pd.DataFrame) -> pd.DataFrame:
+def versions_table(versions: pd.DataFrame) -> pd.DataFrame:
     """Each model version seen in the range: requests, first and last seen, refusal rate."""
     columns = ["model", "version", "requests", "first seen", "last seen", "refused %"]
-    if records.empty:
-        return pd.DataFrame(columns=columns)
-    grouped = records.assign(refused=records["decision"] == "refuse").groupby(["model_name", "model_version"])
-    frame = grouped.agg(
-        requests=("timestamp", "size"),
-        first=("timestamp", "min"),
-        last=("timestamp", "max"),
-        refused=("refused", "mean"),
-    ).reset_index()
-    frame["refused"] = (frame["refused"] * 100).round(1)
+    frame = versions.copy()
+    frame["refused_share"] = (frame["refused_share"] * 100).round(1)
     frame.columns = columns
     return frame.sort_values("last seen", ascending=False, ignore_index=True)
 
@@ -509,17 +591,17 @@ class Health:
 
 
 def pipeline_health(
-    stored_records: int, records: pd.DataFrame, profile_dir: Path, start: datetime | None, profiled: int
+    stored_records: int, aggregates: Aggregates, profile_dir: Path, start: datetime | None, profiled: int
 ) -> Health:
     """Freshness of the request log and of the profile files; workers that wrote profiles in the range."""
     files = list_window_files(profile_dir, start)
     newest = max((f.path.stat().st_mtime for f in files), default=None)
     return Health(
         stored_records=stored_records,
-        last_record=records["timestamp"].max().to_pydatetime() if len(records) else None,
+        last_record=aggregates.summary["last"],
         last_profile_write=None if newest is None else datetime.fromtimestamp(newest, UTC),
         workers=len({f.worker for f in files}),
-        scored_in_range=int((records["status"] < 400).sum()) if len(records) else 0,
+        scored_in_range=aggregates.summary["scored"],
         profiled_in_range=profiled,
     )
 
@@ -532,3 +614,12 @@ def age(moment: datetime | None, now: datetime) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s ago"
     return f"{seconds / 60:.0f} min ago" if seconds < 7200 else f"{seconds / 3600:.1f} h ago"
+
+
+def age_span(seconds: int) -> str:
+    """A bucket's length for people: '10 s', '5 min', '2 h', '1 day'."""
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h" if seconds < 86400 else f"{seconds // 86400} day(s)"

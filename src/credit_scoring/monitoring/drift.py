@@ -18,7 +18,12 @@ import orjson
 import pandas as pd
 
 from credit_scoring.monitoring._whylogs import DatasetProfileView
-from credit_scoring.monitoring.operations import Operations, operational_alerts, summarise_operations
+from credit_scoring.monitoring.operations import (
+    Operations,
+    operational_alerts,
+    operations_from_summary,
+    summarise_operations,
+)
 from credit_scoring.monitoring.profiles import PROBABILITY_COLUMN
 from credit_scoring.monitoring.sketches import (
     Comparison,
@@ -48,6 +53,14 @@ class RecordSource(Protocol):
     def records(self, start: datetime | None, end: datetime | None, columns: Any) -> pd.DataFrame: ...
 
     def count(self, start: datetime | None = None, end: datetime | None = None) -> int: ...
+
+    def summary(self, start: datetime | None, end: datetime | None) -> dict[str, Any]: ...
+
+    def counts_by(self, start: datetime | None, end: datetime | None, column: str) -> dict[str, int]: ...
+
+    def versions(self, start: datetime | None, end: datetime | None) -> pd.DataFrame: ...
+
+    def rejected_inputs(self, start: datetime | None, end: datetime | None) -> pd.DataFrame: ...
 
 
 def load_records(store: RecordSource, start: datetime | None, end: datetime | None) -> pd.DataFrame:
@@ -223,10 +236,16 @@ def compare_profiles(
 
 
 def quality_issues(
-    records: pd.DataFrame, production: DatasetProfileView | None, limits: AlertThresholds
+    records: pd.DataFrame,
+    production: DatasetProfileView | None,
+    limits: AlertThresholds,
+    scored: int | None = None,
 ) -> list[QualityIssue]:
-    """Rule violations in the stored inputs of the range, and levels the schema does not know."""
-    issues = _record_issues(records, limits)
+    """Rule violations in the stored inputs of the range, and levels the schema does not know.
+
+    ``records`` may hold only the refused requests' inputs when ``scored`` (the range's scored count,
+    from the store's aggregates) is given: the monitor then never reads the scored rows."""
+    issues = _record_issues(records, limits, scored)
     seen = {(issue.column, issue.kind) for issue in issues}
     if production is not None:
         issues += [i for i in _profile_unseen_levels(production, limits) if (i.column, i.kind) not in seen]
@@ -241,12 +260,12 @@ def _issue_kind(column: str, message: str) -> str:
     return "not_a_number" if "found text" in message else "out_of_range"
 
 
-def _record_issues(records: pd.DataFrame, limits: AlertThresholds) -> list[QualityIssue]:
+def _record_issues(records: pd.DataFrame, limits: AlertThresholds, scored: int | None) -> list[QualityIssue]:
     """Rules broken by the inputs of refused requests; shares of all inputs seen (scored ones passed)."""
     table = rejected_inputs(records)
     if table.empty:
         return []
-    seen = int((records["status"] < 400).sum()) + len(table)
+    seen = (int((records["status"] < 400).sum()) if scored is None else scored) + len(table)
     violations = check_frame(table.reindex(columns=list(INPUT_COLUMNS)))
     return [
         QualityIssue(
@@ -324,12 +343,28 @@ def analyse(
     journal_lag_s: float | None = None,
 ) -> DriftReport:
     """Compare the production profile of a range with the reference and summarise the stored records."""
+    quality = quality_issues(records, production, limits)
+    operations = summarise_operations(records, _minutes(start, end, records), journal_lag_s)
+    return analyse_summarised(reference, production, operations, quality, limits, start=start, end=end,
+                              reference_label=reference_label)  # fmt: skip
+
+
+def analyse_summarised(
+    reference: DatasetProfileView,
+    production: DatasetProfileView | None,
+    operations: Operations,
+    quality: list[QualityIssue],
+    limits: AlertThresholds,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    reference_label: str = "",
+) -> DriftReport:
+    """:func:`analyse` from operations and quality issues already computed (by the store's aggregates)."""
     features = compare_profiles(reference, production, limits) if production is not None else []
     prediction = None
     if production is not None and reference.get_column(PROBABILITY_COLUMN) is not None:
         prediction = compare_column(reference, production, PROBABILITY_COLUMN, limits, limits.alpha)
-    quality = quality_issues(records, production, limits)
-    operations = summarise_operations(records, _minutes(start, end, records), journal_lag_s)
     production_rows = counts(production, PROBABILITY_COLUMN)[0] if production is not None else 0
     reasons = _alert_reasons(features, prediction, quality, operations, limits)
     return DriftReport(
@@ -359,9 +394,28 @@ def analyse_range(
     reference_label: str = "",
     journal_lag_s: float | None = None,
 ) -> tuple[DriftReport, DatasetProfileView | None]:
-    """Load the range's profiles and records, analyse them; also returns the merged production profile."""
+    """Merge the range's profiles and read the store's aggregates (never its raw rows, only the refused
+    requests' inputs), analyse them; also returns the merged production profile."""
     production = merge_window_profiles(profile_dir, start, end)
-    records = load_records(store, start, end)
-    report = analyse(reference, production, records, limits, start=start, end=end,
-                     reference_label=reference_label, journal_lag_s=journal_lag_s)  # fmt: skip
+    operations = stored_operations(store, start, end, journal_lag_s)
+    rejected = store.rejected_inputs(start, end).assign(status=400)
+    quality = quality_issues(rejected, production, limits, scored=operations.succeeded)
+    report = analyse_summarised(reference, production, operations, quality, limits, start=start, end=end,
+                                reference_label=reference_label)  # fmt: skip
     return report, production
+
+
+def stored_operations(
+    store: RecordSource, start: datetime | None, end: datetime | None, journal_lag_s: float | None = None
+) -> Operations:
+    """The range's :class:`Operations` from the store's aggregate queries."""
+    summary = store.summary(start, end)
+    counts = {
+        column: store.counts_by(start, end, column) for column in ("error_kind", "endpoint", "decision")
+    }
+    versions = {
+        f"{r.model_name}@{r.model_version}": int(r.requests) for r in store.versions(start, end).itertuples()
+    }
+    first, last = start or summary["first"], end or summary["last"]
+    minutes = (last - first).total_seconds() / 60 if first and last else float("nan")
+    return operations_from_summary(summary, counts, versions, minutes, journal_lag_s)

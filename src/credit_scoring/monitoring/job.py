@@ -132,7 +132,8 @@ def run_drift_report(
         reference_view, profile_dir, store, limits, start, end, reference.label, journal_lag_s
     )
     files = write_report(result, out_dir, reference_view, production)
-    report(f"{result.operations.requests} records, {result.production_rows} profiled rows")
+    ops = result.operations
+    report(f"{ops.requests} records ({ops.simulated} simulated), {result.production_rows} profiled rows")
     report(f"drifted features: {[f.column for f in result.drifted_features] or 'none'}")
     for reason in result.reasons:
         report(f"ALERT: {reason}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +34,7 @@ class Operations:
     mean_probability: float | None = None
     threshold: float | None = None
     journal_lag_s: float | None = None  # age of the oldest journaled record not yet stored (None: unknown)
+    simulated: int = 0  # records written by make backfill (simulated history), never live traffic
 
 
 def percentiles(values: pd.Series) -> dict[str, float]:
@@ -72,6 +75,7 @@ def summarise_operations(
         mean_probability=float(scored["probability"].mean()) if scored["probability"].notna().any() else None,
         threshold=float(thresholds.mode().iloc[0]) if len(thresholds) else None,
         journal_lag_s=journal_lag_s,
+        simulated=int(records["simulated"].sum()) if total and "simulated" in records else 0,
     )
 
 
@@ -102,23 +106,30 @@ def operational_alerts(operations: Operations, limits: AlertThresholds) -> list[
     return reasons
 
 
-def operations_over_time(records: pd.DataFrame, freq: str = "1min") -> pd.DataFrame:
-    """Per time bucket: requests, error rates, latency p50/p95/p99, inference p50 (for charts)."""
-    columns = ["requests", "client_error_rate", "server_error_rate", "latency_p50", "latency_p95",
-               "latency_p99", "inference_p50", "mean_probability"]  # fmt: skip
-    if records.empty:
-        return pd.DataFrame(columns=columns, index=pd.DatetimeIndex([], tz="UTC", name="timestamp"))
-    grouped = records.set_index("timestamp").groupby(pd.Grouper(freq=freq))
-    frame = pd.DataFrame(
-        {
-            "requests": grouped.size(),
-            "client_error_rate": grouped["status"].apply(lambda s: float(s.between(400, 499).mean())),
-            "server_error_rate": grouped["status"].apply(lambda s: float((s >= 500).mean())),
-            "latency_p50": grouped["latency_ms"].quantile(0.50),
-            "latency_p95": grouped["latency_ms"].quantile(0.95),
-            "latency_p99": grouped["latency_ms"].quantile(0.99),
-            "inference_p50": grouped["inference_ms"].quantile(0.50),
-            "mean_probability": grouped["probability"].mean(),
-        }
-    )
-    return frame[frame["requests"] > 0][columns]
+def operations_from_summary(
+    summary: Mapping[str, Any],
+    counts: Mapping[str, Mapping[str, int]],
+    model_versions: Mapping[str, int],
+    minutes: float,
+    journal_lag_s: float | None = None,
+) -> Operations:
+    """:class:`Operations` from the store's aggregates (summary row, counts by column), no raw rows read."""
+    total, client, server = summary["requests"], summary["client_errors"], summary["server_errors"]
+
+    def spread(prefix: str) -> dict[str, float]:
+        return {f"p{p}": _number(summary.get(f"{prefix}_p{p}")) for p in PERCENTILES}
+
+    return Operations(
+        requests=total, succeeded=summary["scored"], client_errors=client, server_errors=server,
+        client_error_rate=client / max(total, 1), server_error_rate=server / max(total, 1),
+        requests_per_minute=total / minutes if minutes > 0 else float("nan"),
+        latency_ms=spread("latency"), inference_ms=spread("inference"),
+        error_kinds=dict(counts.get("error_kind", {})), endpoints=dict(counts.get("endpoint", {})),
+        model_versions=dict(model_versions), decisions=dict(counts.get("decision", {})),
+        mean_probability=summary.get("mean_probability"), threshold=summary.get("threshold"),
+        journal_lag_s=journal_lag_s, simulated=summary.get("simulated", 0),
+    )  # fmt: skip
+
+
+def _number(value: float | None) -> float:
+    return float("nan") if value is None else float(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -95,3 +96,22 @@ def save_figure(figure: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
     return path
+
+
+def time_chart(
+    frame: pd.DataFrame, y_label: str, time_format: str, colours: list[str], *, bars: bool = False
+) -> Any:
+    """A Vega-Lite chart (Altair) of ``frame``'s columns over its time index, on a UTC 24-hour clock.
+
+    Streamlit's own charts label hours "03 PM" in the browser's zone; the monitor's times are UTC."""
+    import altair as alt  # streamlit's dependency: only the monitor draws these
+
+    names = [str(c) for c in frame.columns]
+    long = frame.set_axis(names, axis=1).rename_axis("time").reset_index().melt("time", var_name="series")
+    axis = alt.Axis(format=time_format, formatType="time", labelAngle=0, title=None)
+    colour = alt.Color("series:N", sort=names, scale=alt.Scale(domain=names, range=colours), title=None)
+    y = alt.Y("value:Q", title=y_label, stack="zero" if bars else None)
+    mark = alt.Chart(long).mark_bar() if bars else alt.Chart(long).mark_line(point=len(frame) < 40)
+    tooltip = [alt.Tooltip("time:T", format=f"%Y-%m-%d {time_format[-5:]} UTC"), "series:N", "value:Q"]
+    x = alt.X("time:T", scale=alt.Scale(type="utc"), axis=axis)
+    return mark.encode(x=x, y=y, color=colour, tooltip=tooltip).properties(height=260)

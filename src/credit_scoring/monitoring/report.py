@@ -92,6 +92,7 @@ def _operations_lines(report: DriftReport) -> list[str]:
         "| measure | value |",
         "|---|---|",
         f"| requests (records) | {ops.requests} ({_number(ops.requests_per_minute, 1)} per minute) |",
+        f"| simulated (make backfill) | {ops.simulated} ({ops.simulated / max(1, ops.requests):.0%}) |",
         f"| rejected (4xx) | {ops.client_errors} ({ops.client_error_rate:.2%}) |",
         f"| server errors (5xx) | {ops.server_errors} ({ops.server_error_rate:.2%}) |",
         f"| latency | {latency} |",

@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -32,6 +34,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from credit_scoring.errors import UsageError
+from credit_scoring.recording import queries
 from credit_scoring.recording.protocol import RECORD_COLUMNS, STORED_SCHEMA, BatchId
 from credit_scoring.settings import MonitoringSettings
 
@@ -112,6 +115,22 @@ class ParquetStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.location = str(self.root)
+        self._database: Any = None  # one in-memory DuckDB per store, opened by the first query
+        self._opening = threading.Lock()
+
+    def _cursor(self) -> Any:
+        """A cursor of this store's DuckDB database (one per query: cursors may run in parallel threads).
+
+        One database for all queries keeps the Parquet footers it read (the object cache, checked against
+        each file's modification time): the monitor's dozen queries of a range read them once."""
+        import duckdb
+
+        with self._opening:
+            if self._database is None:
+                self._database = duckdb.connect(config={"enable_object_cache": True})
+        cursor = self._database.cursor()
+        cursor.execute("SET TimeZone = 'UTC'")
+        return cursor
 
     def _day_dir(self, day: date) -> Path:
         return self.root / f"day={day.isoformat()}"
@@ -168,21 +187,80 @@ class ParquetStore:
         return [str(p) for folder in self._days(start, end) for p in visible_files(folder)]
 
     def _query(self, sql: str, start: datetime | None, end: datetime | None, params: list[Any]) -> pa.Table:
-        """Run ``sql`` over the range's files (``{files}`` in it); a file compacted away meanwhile: again."""
+        """Run ``sql`` over the range's files (``{files}`` in it) as an Arrow table (empty: no files)."""
+        found = self._run(sql, start, end, lambda relation: relation.to_arrow_table(), params)
+        return pa.table({}) if found is None else found
+
+    def _rows(self, sql: str, start: datetime | None, end: datetime | None) -> list[tuple[Any, ...]]:
+        """Run an aggregate ``sql`` over the range's files and return its (few) rows."""
+        table = self._run(sql, start, end, lambda relation: relation.to_arrow_table(), [])
+        # By column, through Arrow: DuckDB's own fetchall needs pytz for time-zoned timestamps.
+        return list(zip(*(column.to_pylist() for column in table.columns), strict=True)) if table else []
+
+    def _run(
+        self, sql: str, start: datetime | None, end: datetime | None, fetch: Any, params: list[Any]
+    ) -> Any:
+        """``fetch`` of ``sql`` over the range's files (None: no files); a file compacted away meanwhile:
+        list the files again and retry."""
         import duckdb
 
         for attempt in range(3):
             files = self.files(start, end)
             if not files:
-                return pa.table({})
-            with duckdb.connect() as connection:
-                connection.execute("SET TimeZone = 'UTC'")
+                return None
+            with self._cursor() as connection:
                 try:
-                    return connection.sql(sql.format(files=_file_list(files)), params=params).to_arrow_table()
+                    return fetch(connection.sql(sql.format(files=_file_list(files)), params=params))
                 except duckdb.IOException:
                     if attempt == 2:
                         raise
         raise AssertionError("unreachable")
+
+    # --- the monitor's aggregates (credit_scoring.recording.queries) ------------------------------
+
+    def summary(
+        self, start: datetime | None, end: datetime | None, simulated: bool | None = None
+    ) -> dict[str, Any]:
+        """Volume, outcomes, simulated count, latency/inference percentiles, scores and span of a range."""
+        rows = self._rows(queries.summary_sql("{files}", queries.where(start, end, simulated)), start, end)
+        return queries.summary_row(rows[0]) if rows else queries.summary_of(_no_records())
+
+    def counts_by(
+        self, start: datetime | None, end: datetime | None, column: str, simulated: bool | None = None
+    ) -> dict[str, int]:
+        """Records per value of ``column`` (error kind, endpoint, decision, simulated)."""
+        sql = queries.counts_sql("{files}", queries.where(start, end, simulated), column)
+        return {str(key): int(n) for key, n in self._rows(sql, start, end) if key is not None}
+
+    def versions(
+        self, start: datetime | None, end: datetime | None, simulated: bool | None = None
+    ) -> pd.DataFrame:
+        """Per model version: requests, first and last seen, refused share."""
+        return queries.versions_frame(
+            self._rows(queries.versions_sql("{files}", queries.where(start, end, simulated)), start, end)
+        )
+
+    def score_histogram(
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        upper: float,
+        bins: int,
+        simulated: bool | None = None,
+    ) -> np.ndarray:
+        """Scored probabilities per bin of ``[0, upper]`` (those above in the last bin)."""
+        condition = queries.where(start, end, simulated, "probability IS NOT NULL")
+        return queries.histogram_counts(
+            self._rows(queries.histogram_sql("{files}", condition, upper, bins), start, end), bins
+        )
+
+    def rejected_inputs(
+        self, start: datetime | None, end: datetime | None, simulated: bool | None = None
+    ) -> pd.DataFrame:
+        """What refused requests asked (their JSON inputs): the only rows the monitor reads, for quality."""
+        condition = queries.where(start, end, simulated, "rejected_inputs IS NOT NULL")
+        table = self._query(f"SELECT timestamp, rejected_inputs FROM {{files}} {condition}", start, end, [])
+        return typed_frame(table if table.num_columns else _empty(["timestamp", "rejected_inputs"]))
 
     def records(
         self, start: datetime | None = None, end: datetime | None = None, columns: Sequence[str] | None = None
@@ -195,10 +273,12 @@ class ParquetStore:
         return typed_frame(table if table.num_columns else _empty(chosen))
 
     def aggregate_operations(
-        self, start: datetime | None, end: datetime | None, bucket_s: int
+        self, start: datetime | None, end: datetime | None, bucket_s: int, simulated: bool | None = None
     ) -> pd.DataFrame:
         """Per time bucket: requests by outcome, latency and inference percentiles, refusals, mean score."""
         where, params = _range_filter(start, end)
+        if simulated is not None:
+            where = f"{where or 'WHERE TRUE'} AND {'' if simulated else 'NOT '}simulated"
         sql = f"""
             SELECT to_timestamp(floor(epoch(timestamp) / {int(bucket_s)}) * {int(bucket_s)}) AS time,
                    count(*) AS requests,
@@ -221,7 +301,11 @@ class ParquetStore:
         return int(table.column(0)[0].as_py()) if table.num_columns else 0
 
     def close(self) -> None:
-        """Nothing held open: every query opens and closes its own DuckDB connection."""
+        """Close the DuckDB database (the store's files stay as they are)."""
+        with self._opening:
+            if self._database is not None:
+                self._database.close()
+                self._database = None
 
 
 def _quoted(name: str) -> str:
@@ -242,6 +326,10 @@ def _range_filter(start: datetime | None, end: datetime | None) -> tuple[str, li
         clauses.append("timestamp < ?")
         params.append(_utc(end))
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _no_records() -> pd.DataFrame:
+    return typed_frame(_empty(queries.SUMMARY_INPUTS))
 
 
 def _empty(columns: Sequence[str]) -> pa.Table:
@@ -410,16 +498,90 @@ class SqlStore:
         return query
 
     def aggregate_operations(
-        self, start: datetime | None, end: datetime | None, bucket_s: int
+        self, start: datetime | None, end: datetime | None, bucket_s: int, simulated: bool | None = None
     ) -> pd.DataFrame:
         """SQL aggregates on PostgreSQL; elsewhere (SQLite has no percentiles) computed from the columns."""
         if self.engine.dialect.name != "postgresql":
-            return operations_from_records(self.records(start, end, _OPERATION_INPUTS), bucket_s)
-        query = self._ranged(_postgres_operations(bucket_s), start, end).group_by("time").order_by("time")
+            inputs = (*_OPERATION_INPUTS, "simulated")
+            return operations_from_records(
+                queries.filtered(self.records(start, end, inputs), simulated), bucket_s
+            )
+        query = self._ranged(_postgres_operations(bucket_s), start, end)
+        if simulated is not None:
+            query = query.where(records_table.c.simulated == simulated)
+        query = query.group_by("time").order_by("time")
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
         table = pa.Table.from_pylist([dict(zip(OPERATION_COLUMNS, row, strict=True)) for row in rows])
         return _operations_frame(table)
+
+    # --- the monitor's aggregates: SQL on PostgreSQL, pandas over the columns elsewhere (SQLite) ------
+
+    def _rows(self, sql: str) -> list[Any]:
+        with self.engine.connect() as connection:
+            return list(connection.execute(sa.text(sql)).all())
+
+    def _local(self, start: datetime | None, end: datetime | None, simulated: bool | None) -> pd.DataFrame:
+        return queries.filtered(self.records(start, end, queries.SUMMARY_INPUTS), simulated)
+
+    @property
+    def _server(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def summary(
+        self, start: datetime | None, end: datetime | None, simulated: bool | None = None
+    ) -> dict[str, Any]:
+        if not self._server:
+            return queries.summary_of(self._local(start, end, simulated))
+        (row,) = self._rows(queries.summary_sql("records", queries.where(start, end, simulated)))
+        return queries.summary_row(row)
+
+    def counts_by(
+        self, start: datetime | None, end: datetime | None, column: str, simulated: bool | None = None
+    ) -> dict[str, int]:
+        if not self._server:
+            return queries.counts_of(self._local(start, end, simulated), column)
+        rows = self._rows(queries.counts_sql("records", queries.where(start, end, simulated), column))
+        return {str(key): int(n) for key, n in rows if key is not None}
+
+    def versions(
+        self, start: datetime | None, end: datetime | None, simulated: bool | None = None
+    ) -> pd.DataFrame:
+        if not self._server:
+            return queries.versions_of(self._local(start, end, simulated))
+        return queries.versions_frame(
+            self._rows(queries.versions_sql("records", queries.where(start, end, simulated)))
+        )
+
+    def score_histogram(
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        upper: float,
+        bins: int,
+        simulated: bool | None = None,
+    ) -> np.ndarray:
+        if not self._server:
+            return queries.histogram_of(self._local(start, end, simulated), upper, bins)
+        condition = queries.where(start, end, simulated, "probability IS NOT NULL")
+        return queries.histogram_counts(
+            self._rows(queries.histogram_sql("records", condition, upper, bins)), bins
+        )
+
+    def rejected_inputs(
+        self, start: datetime | None, end: datetime | None, simulated: bool | None = None
+    ) -> pd.DataFrame:
+        query = self._ranged(
+            sa.select(records_table.c.timestamp, records_table.c.rejected_inputs), start, end
+        )
+        query = query.where(records_table.c.rejected_inputs.is_not(None))
+        if simulated is not None:
+            query = query.where(records_table.c.simulated == simulated)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        table = pa.Table.from_pylist([{"timestamp": t, "rejected_inputs": r} for t, r in rows],
+                                     schema=_empty(["timestamp", "rejected_inputs"]).schema)  # fmt: skip
+        return typed_frame(table)
 
     def count(self, start: datetime | None = None, end: datetime | None = None) -> int:
         query = self._ranged(sa.select(sa.func.count()).select_from(records_table), start, end)
