@@ -138,10 +138,7 @@ def _numbers(spec: ColumnSpec, column: pa.ChunkedArray, out: np.ndarray) -> np.n
     """float64 values written to ``out`` (NaN when missing); the cells that are no number."""
     kind = column.type
     if pa.types.is_floating(kind) or pa.types.is_integer(kind):
-        start = 0
-        for chunk in column.chunks:  # chunk by chunk: a float64 chunk without nulls is not copied first
-            out[start : start + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
-            start += len(chunk)
+        out[:] = column.to_numpy()  # nulls: NaN
         return None
     if pa.types.is_null(kind):
         out[:] = np.nan

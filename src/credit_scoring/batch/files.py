@@ -147,9 +147,8 @@ class Source:
 
     def _convert(self) -> pacsv.ConvertOptions:
         wanted = wanted_columns(self.columns)
+        # Levels as plain text: as dictionaries, each 2 MB block would bring its own (slower here).
         types = {name: pa.string() for name in wanted}
-        # Levels as dictionaries: each distinct text is then looked up once, not once per row.
-        types |= {name: pa.dictionary(pa.int32(), pa.string()) for name in CATEGORICAL_COLUMNS}
         if not self.text:  # parsed by Arrow, fast; text anywhere in them means reading again as text
             types |= {name: pa.float64() for name in NUMERIC_COLUMNS}
         return pacsv.ConvertOptions(
