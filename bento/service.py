@@ -30,7 +30,7 @@ from credit_scoring.serving.api_models import (  # noqa: E402
     json_response,
     score_response,
 )
-from credit_scoring.serving.batch import BatchInput, BatchOutput  # noqa: E402
+from credit_scoring.serving.batch import BatchInput, BatchLoadShedding, BatchOutput  # noqa: E402
 from credit_scoring.serving.bento_model import BENTO_MODEL_NAME, load_scorer  # noqa: E402
 from credit_scoring.serving.errors import quiet_client_errors  # noqa: E402
 from credit_scoring.serving.guards import ApiKeyGuard, BodySizeLimit, ClearErrors, FormsRefused  # noqa: E402
@@ -114,9 +114,10 @@ class CreditScoring:
 
 
 # Outermost first: record every request (it sees the guards' answers too), reject unauthenticated calls
-# before reading a body, then oversized bodies and forms.
+# before reading a body, batches beyond what a worker holds, then oversized bodies and forms.
 CreditScoring.add_asgi_middleware(RequestLogMiddleware)
 CreditScoring.add_asgi_middleware(ApiKeyGuard, api_key=configured_api_key)
+CreditScoring.add_asgi_middleware(BatchLoadShedding, limit=lambda: get_settings().batch_queue_limit)
 CreditScoring.add_asgi_middleware(BodySizeLimit)
 CreditScoring.add_asgi_middleware(FormsRefused)
 CreditScoring.add_asgi_middleware(ClearErrors)

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from pydantic import BaseModel
 
+from credit_scoring.columnar import all_valid, input_matrix
 from credit_scoring.fastpath.vectorise import RecordVectoriser
 from credit_scoring.features import LEVEL_CODES
 from credit_scoring.schema import (
@@ -35,13 +36,8 @@ _NoneType = type(None)
 _NUMBER_TYPES = frozenset({int, float, _NoneType})
 _REFERENCE_TYPES = frozenset({int, _NoneType})
 
-# Every numeric column has finite bounds, so an infinity fails the range test like any other outlier.
-_LOW = np.array([spec.minimum for spec in _NUMERIC], dtype=np.float64)
-_HIGH = np.array([spec.maximum for spec in _NUMERIC], dtype=np.float64)
-_REQUIRED = np.array([not spec.nullable for spec in _NUMERIC])
-_WHOLE = np.array([spec.kind == "int" for spec in _NUMERIC])
-_SPECIAL = tuple((index, spec.special_values) for index, spec in enumerate(_NUMERIC) if spec.special_values)
-_LEVELS = tuple(frozenset(spec.levels) | ({None} if spec.nullable else set()) for spec in _CATEGORIES)
+# A missing level (None) passes here as a code of NaN; columnar.all_valid refuses it where it is required.
+_LEVELS = tuple(frozenset((*spec.levels, None)) for spec in _CATEGORIES)
 _LEVEL_NAMES = {name: {code: level for level, code in codes.items()} for name, codes in LEVEL_CODES.items()}
 
 
@@ -97,10 +93,10 @@ def validate_applications(applications: Sequence[Any]) -> ApplicationBatch | Non
     if rows is None:
         return None
     numbers, categories, references = rows
-    encoded = np.empty((len(applications), len(INPUT_COLUMNS)), dtype=np.float64)
-    if not _numbers_valid(numbers, encoded) or not _categories_valid(categories, encoded):
+    encoded = input_matrix(len(applications))
+    if not _numbers_read(numbers, encoded) or not _categories_read(categories, encoded):
         return None
-    return ApplicationBatch(encoded, references)
+    return ApplicationBatch(encoded, references) if all_valid(encoded) else None
 
 
 class _Layout(NamedTuple):
@@ -157,35 +153,26 @@ def _whole_numbers(values: list[Any], minimum: int | None = None) -> bool:
     return minimum is None or all(value >= minimum for value in values if value is not None)
 
 
-def _numbers_valid(numbers: list[tuple], encoded: np.ndarray) -> bool:
-    """Types, presence, ranges, special values and whole numbers of every numeric column at once."""
+def _numbers_read(numbers: list[tuple], encoded: np.ndarray) -> bool:
+    """Every numeric column written to ``encoded`` (None -> NaN); False if a value is not a JSON number."""
     if not set(map(type, chain.from_iterable(numbers))) <= _NUMBER_TYPES:
         return False
     try:
-        matrix = np.array(numbers, dtype=np.float64)  # None -> NaN
+        encoded[:, _NUMERIC_POSITIONS] = np.array(numbers, dtype=np.float64)
     except OverflowError:  # an integer beyond any float: out of every range
         return False
-    missing = np.isnan(matrix)
-    if (missing & _REQUIRED).any():
-        return False
-    allowed = missing | ((matrix >= _LOW) & (matrix <= _HIGH))
-    for index, special in _SPECIAL:
-        allowed[:, index] |= np.isin(matrix[:, index], special)
-    whole = matrix[:, _WHOLE]
-    if not allowed.all() or not (missing[:, _WHOLE] | (np.floor(whole) == whole)).all():
-        return False
-    encoded[:, _NUMERIC_POSITIONS] = matrix
     return True
 
 
-def _categories_valid(categories: list[tuple], encoded: np.ndarray) -> bool:
-    """Every category column holds only its levels (or null where allowed); written as level codes."""
+def _categories_read(categories: list[tuple], encoded: np.ndarray) -> bool:
+    """Every category column written to ``encoded`` as level codes; False if a value is not a level
+    (nor None or NaN, missing)."""
     for spec, levels, column in zip(_CATEGORIES, _LEVELS, zip(*categories, strict=True), strict=True):
         try:
             others = set(column) - levels
         except TypeError:  # an unhashable value (a list, an object): not a level
             return False
-        if others and not (spec.nullable and all(_is_nan(value) for value in others)):
+        if others and not all(_is_nan(value) for value in others):
             return False
         encoded[:, _POSITION[spec.name]] = _codes(LEVEL_CODES[spec.name], column)
     return True

@@ -6,8 +6,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
 ColumnKind = Literal["int", "float", "category"]
 
 ID_COLUMN = "SK_ID_CURR"
@@ -43,16 +41,9 @@ class ColumnSpec:
         special = "".join(f" or exactly {_fmt(v)}" for v in self.special_values)
         return f"a number {bounds}{special}" + (f" ({self.rule})" if self.rule else "")
 
-    def allows_each(self, values: np.ndarray) -> np.ndarray:
-        """``allows`` over an array of numbers, and whole numbers for an int column: the one vectorised
-        form of the rule, for the columnar checks (NaN gives False; callers mask what is missing)."""
-        low = -np.inf if self.minimum is None else self.minimum
-        high = np.inf if self.maximum is None else self.maximum
-        allowed = ((values >= low) & (values <= high)) | np.isin(values, self.special_values)
-        return allowed & (np.floor(values) == values) if self.kind == "int" else allowed
-
     def allows(self, value: float) -> bool:
-        """Whether a non-missing numeric value respects the range (special values always pass)."""
+        """Whether a non-missing numeric value respects the range (special values always pass); the
+        columnar form of the rules, for whole batches, is ``columnar.broken_cells``."""
         if value in self.special_values:
             return True
         low = -math.inf if self.minimum is None else self.minimum

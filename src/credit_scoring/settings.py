@@ -81,6 +81,13 @@ class Settings(ProjectSettings):
         "connections opened at once are spread over both workers (credit_scoring/patches.py); false keeps "
         "BentoML's one shared socket. Env CREDIT_SOCKET_PER_WORKER.",
     )
+    batch_queue_limit: int = Field(
+        default=32,
+        ge=1,
+        description="/score_batch requests one API worker holds at once (being scored or waiting); beyond, "
+        "it answers 503 with Retry-After instead of letting them wait for the timeout. Env "
+        "CREDIT_BATCH_QUEUE_LIMIT.",
+    )
 
     api_key: SecretStr | None = Field(
         default=None, description="When set, the API requires header X-API-Key."

@@ -92,9 +92,9 @@ def _score_chunks(source: Source, model: BatchModel, show: bool, writers: tuple[
     summary, in_flight = Summary("", ""), deque[tuple[Future[ScoredChunk], int, int]]()
     with ThreadPoolExecutor(workers) as pool, progress_bar(source.total, show) as advance:
         for chunk in source.chunks():
-            rows = np.arange(summary.rows + 1, summary.rows + len(chunk.frame) + 1)
+            rows = np.arange(summary.rows + 1, summary.rows + chunk.table.num_rows + 1)
             summary.rows += len(rows)
-            in_flight.append((pool.submit(score_chunk, chunk.frame, rows, scorer), chunk.done, summary.rows))
+            in_flight.append((pool.submit(score_chunk, chunk.table, rows, scorer), chunk.done, summary.rows))
             while len(in_flight) > workers or (in_flight and in_flight[0][0].done()):
                 _write(in_flight.popleft(), writers, summary, advance)
         while in_flight:

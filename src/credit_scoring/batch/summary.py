@@ -32,8 +32,9 @@ class Summary:
 
     def note(self, chunk: ScoredChunk) -> None:
         """Count a chunk's refusals and keep the first reasons of the run."""
-        self.rejected += len(chunk.rejects)
-        self.keep_examples(chunk.rejects)
+        self.rejected += chunk.rejects.num_rows
+        if len(self.examples) < MAX_EXAMPLES:
+            self.keep_examples(chunk.rejects.slice(0, MAX_EXAMPLES).to_pandas())
 
     def keep_examples(self, rejects: pd.DataFrame) -> None:
         room = MAX_EXAMPLES - len(self.examples)

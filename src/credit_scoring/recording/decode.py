@@ -15,13 +15,13 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from credit_scoring.columnar import ArrowInputs
 from credit_scoring.recording.protocol import (
     INPUT_FIELDS,
     STORED_SCHEMA,
@@ -29,7 +29,7 @@ from credit_scoring.recording.protocol import (
     JournalEntry,
     pseudonymise,
 )
-from credit_scoring.schema import APPLICATION_COLUMNS, ID_COLUMN, TARGET_COLUMN, ColumnSpec
+from credit_scoring.schema import ID_COLUMN, TARGET_COLUMN
 from credit_scoring.validation import Application, application_from_json_body, application_to_record
 
 BATCH_ENDPOINT = "score_batch"
@@ -93,25 +93,9 @@ def _parse_in_columns(bodies: Sequence[bytes]) -> tuple[dict[str, pa.Array], lis
     if table.num_rows != len(bodies) or applications.null_count:
         raise pa.ArrowInvalid("not one application per body")
     columns = {f.name: pc.cast(applications.field(f.name), f.type, safe=True) for f in INPUT_FIELDS}
-    if not pc.all(_rules_kept(columns)).as_py():  # cannot happen for answered bodies: checked anyway
+    if ArrowInputs.read(columns, len(applications)).broken().any():  # cannot happen for answered bodies
         raise pa.ArrowInvalid("a value breaks the schema's rules")
     return columns, applications.field(ID_COLUMN).to_pylist()
-
-
-def _rules_kept(columns: Mapping[str, pa.Array]) -> pa.Array:
-    """Per row, whether every value keeps its column's rule (missing only where allowed; range, levels)."""
-    kept = pa.array([True] * len(next(iter(columns.values()))))
-    for spec in APPLICATION_COLUMNS:
-        column = columns[spec.name]
-        kept = pc.and_(kept, pc.if_else(pc.is_null(column), spec.nullable, _rule(spec, column)))
-    return kept
-
-
-def _rule(spec: ColumnSpec, column: pa.Array) -> pa.Array:
-    if spec.kind == "category":
-        return pc.is_in(column, value_set=pa.array(spec.levels))
-    # Nulls become NaN here; _rules_kept answers for them before this verdict counts.
-    return pa.array(spec.allows_each(column.to_numpy(zero_copy_only=False).astype(np.float64)))
 
 
 def _validated(body: bytes) -> BaseModel | None:

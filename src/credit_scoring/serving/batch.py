@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -15,8 +18,12 @@ from starlette.requests import Request
 
 from credit_scoring.batch_validation import ApplicationBatch, validate_applications
 from credit_scoring.serving.api_models import MAX_BATCH_APPLICATIONS, BatchRequest, ScoreResponse
+from credit_scoring.serving.guards import send_json
 
 APPLICATIONS = "applications"
+BATCH_ROUTE = "/score_batch"
+Send = Callable[..., Any]
+OVERLOADED = "the service is saturated with batches: retry /score_batch after {seconds} s"
 
 
 def parsed_applications(body: bytes) -> list[Any] | None:
@@ -69,3 +76,35 @@ class BatchInput(IOMixin, BatchRequest):
 
 # What /score_batch answers, for BentoML's schema and clients (the method returns the JSON itself).
 BatchOutput = ensure_io_descriptor(list[ScoreResponse])
+
+
+class BatchLoadShedding:
+    """503 with ``Retry-After`` on /score_batch while this worker already holds ``limit`` batches.
+
+    A worker scores one batch at a time on its event loop; past a few waiting batches, another one only
+    waits, up to the server's timeout (a 504 after 30 s). Refused at once instead, the client knows to come
+    back, and when: after about the time the batches here recently took to be answered."""
+
+    def __init__(self, app: Callable[..., Any], limit: Callable[[], int]) -> None:
+        self.app = app
+        self.limit = limit()  # read when the server builds its middleware (start-up)
+        self.in_flight = 0
+        self.seconds = 1.0  # recent answer time of a batch (moving average)
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != BATCH_ROUTE:
+            return await self.app(scope, receive, send)
+        if self.in_flight >= self.limit:
+            return await self._refuse(send)
+        self.in_flight += 1
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+            self.seconds = 0.8 * self.seconds + 0.2 * (time.perf_counter() - started)
+
+    async def _refuse(self, send: Send) -> None:
+        seconds = max(1, math.ceil(self.seconds))
+        retry = [(b"retry-after", str(seconds).encode())]
+        await send_json(send, 503, {"error": OVERLOADED.format(seconds=seconds)}, retry)

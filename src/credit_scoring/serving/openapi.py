@@ -141,6 +141,14 @@ COMMON_ERRORS = (
 # Every recorded answer names its record in the decision log, so support and auditors can find it.
 REQUEST_ID = {"X-Request-ID": {"description": "Id of this request's record in the decision log.",
                                "schema": {"type": "string"}}}  # fmt: skip
+# /score_batch also sheds load: past CREDIT_BATCH_QUEUE_LIMIT batches in a worker, a 503 says when to retry.
+BATCH_UNAVAILABLE = (
+    f"{COMMON_ERRORS[2][1]} Or the service is saturated with batches (more than CREDIT_BATCH_QUEUE_LIMIT "
+    "in a worker): retry after Retry-After seconds."
+)
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying (only when saturated).",
+                               "schema": {"type": "integer", "minimum": 1}}}  # fmt: skip
+
 UNAUTHORISED = "missing API key: send it in the X-API-Key header (or Authorization: Bearer)"
 
 
@@ -156,6 +164,9 @@ def _responses(route: str, operation: Operation, api_key: bool) -> dict[str, Any
     }
     for status, description, message in COMMON_ERRORS:
         responses[status] = _error(description, ErrorMessage, {"error": message})
+    if route == "/score_batch":
+        journal = responses["503"]["content"][JSON]["example"]
+        responses["503"] = _error(BATCH_UNAVAILABLE, ErrorMessage, journal, headers=RETRY_AFTER)
     if api_key:
         authenticate = {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}}
         unauthorised = "No API key, or a wrong one."
