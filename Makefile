@@ -25,7 +25,7 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
 .DEFAULT_GOAL := help
 .PHONY: help venv system-deps data train promote mlflow-ui build serve demo demo-stop test test-fast lint \
-        simulate backfill drift-report export-decisions monitor profile bench container-test clean score-file
+        simulate backfill drift-report export-decisions monitor profile bench bench-monitor container-test clean score-file
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -89,6 +89,12 @@ profile: venv ## Profile one request's path in process (profiling/profile.txt)
 
 bench: venv ## Run the benchmark and regenerate profiling/REPORT.md
 	$(PY) profiling/bench.py
+
+bench-monitor: venv ## The monitor at 1M records: backfill 30 x 35,000, Chromium renders, 30-day drift report
+	rm -rf var/bench-monitor  # a second backfill would add a second history
+	MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-$$($(PY) -c 'from credit_scoring.settings import get_settings; \
+		print(get_settings().tracking_uri)')}" $(PY) -m credit_scoring_tools.monitor_render \
+		--data-dir var/bench-monitor --backfill 30 35000 --out profiling/monitor_render.json
 
 lint: venv ## ruff, the import-layers contract (pyproject's [tool.importlinter]) and the dead-code scan
 	$(BIN)/ruff check .

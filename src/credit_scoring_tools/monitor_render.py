@@ -11,9 +11,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import quote
 
 import httpx
+import typer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -180,26 +182,29 @@ def measure_monitor(
     return figures
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """python -m credit_scoring_tools.monitor_render --data-dir DIR [--backfill 30 35000] [--reference R]"""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data-dir", type=Path, required=True,
-                        help="CREDIT_DATA_DIR of the store (a scratch folder with --backfill)")  # fmt: skip
-    parser.add_argument("--backfill", type=int, nargs=2, metavar=("DAYS", "PER_DAY"),
-                        help="First write this history with make backfill's command (MLFLOW_TRACKING_URI's "
-                             "@production model), e.g. 30 35000: the issue's million records")  # fmt: skip
-    parser.add_argument("--reference", type=Path, help="Training reference profile (else the registry's)")
-    parser.add_argument("--port", type=int, default=8600, help="Port for the monitor")
-    parser.add_argument("--out", type=Path, help="Write the figures as JSON here (for bench.json)")
-    options = parser.parse_args(argv)
-    backfill = tuple(options.backfill) if options.backfill else None
-    figures = measure_monitor(options.data_dir, options.reference, options.port, backfill, print)  # type: ignore[arg-type]
-    if options.out:
-        options.out.write_text(json.dumps(figures, indent=2))
-    return 0
+def main(
+    data_dir: Annotated[
+        Path, typer.Option(help="CREDIT_DATA_DIR of the store (a scratch folder with --backfill).")
+    ],
+    backfill: Annotated[
+        tuple[int, int] | None,
+        typer.Option(
+            help="First write DAYS PER_DAY of history with make backfill's command (the registry's "
+            "@production model), e.g. 30 35000: the issue's million records."
+        ),
+    ] = None,
+    reference: Annotated[
+        Path | None, typer.Option(help="Training reference profile (else the registry's).")
+    ] = None,
+    port: Annotated[int, typer.Option(help="Port for the monitor.")] = 8600,
+    out: Annotated[Path | None, typer.Option(help="Write the figures as JSON here.")] = None,
+) -> None:
+    """The monitor's first render per range in Chromium, its memory, and the 30-day drift report."""
+    figures = measure_monitor(data_dir, reference, port, backfill, typer.echo)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    typer.run(main)
