@@ -123,7 +123,7 @@ def simulate_day(plan: BackfillPlan, day: datetime, model: BatchModel, scorer: C
     if plan.drifted(day):
         frame = drift_transform(frame, rng)
     timestamps = day_timestamps(day, plan.per_day, rng)
-    scored = score_chunk(frame, np.arange(plan.per_day), scorer).scores.set_index("row")
+    scored = score_chunk(frame, np.arange(plan.per_day), scorer).scores.to_pandas().set_index("row")
     scored = scored.reindex(pd.RangeIndex(plan.per_day))
     latency, inference = latencies(timestamps, plan.incident(day), rng)
     status = np.where(scored["probability"].notna(), 200, 400)
