@@ -13,6 +13,7 @@ each side of the threshold.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -206,7 +207,7 @@ def _number(value: Any) -> float | None:
 
 
 def version_summaries(
-    overall: pd.DataFrame, eces: pd.DataFrame, evaluation_costs: dict[str, float]
+    overall: pd.DataFrame, eces: pd.DataFrame, evaluation_costs: Mapping[str, float]
 ) -> list[VersionSummary]:
     """One summary per model version (its whole range) with its ECE and its evaluation cost."""
     ece = eces.set_index("version") if not eces.empty else pd.DataFrame(columns=["ece", "ece_noise"])

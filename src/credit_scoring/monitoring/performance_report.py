@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -55,10 +55,13 @@ def build_report(
     source: PerformanceSource,
     weights: CostWeights,
     thresholds: PerformanceThresholds,
-    evaluation_costs: dict[str, float],
+    evaluation_costs: Mapping[str, float] | Callable[[list[str]], Mapping[str, float]],
 ) -> PerformanceReport:
-    """Query the aggregates once, then compute every figure and alert from them."""
+    """Query the aggregates once, then compute every figure and alert from them. ``evaluation_costs``: each
+    version's evaluation cost per application, or a function fetching those of the versions found."""
     overall = performance_table(source.version_periods(by_month=False), weights)
+    if callable(evaluation_costs):
+        evaluation_costs = evaluation_costs(overall["version"].tolist() if len(overall) else [])
     monthly = performance_table(source.version_periods(by_month=True), weights)
     deciles = source.calibration_deciles(by_month=False)
     versions = (
@@ -133,7 +136,11 @@ def registry_evaluation_costs(
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    client, costs = MlflowClient(tracking_uri=settings.tracking_uri), {}
+    uri = settings.tracking_uri
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        report(f"no MLflow store at {uri}: realized-cost alerts are not assessed")  # never create one here
+        return {}
+    client, costs = MlflowClient(tracking_uri=uri), {}
     for version in versions:
         try:
             tags = client.get_model_version(settings.model_name, version).tags
@@ -214,6 +221,31 @@ def write_report(
     json_path.write_text(json.dumps(report_document(report, start, end), indent=2, default=str))
     markdown_path.write_text(report_markdown(report))
     return [json_path, markdown_path]
+
+
+def run_performance_report(
+    source: PerformanceSource,
+    settings: Settings,
+    thresholds: PerformanceThresholds,
+    out: Path,
+    start: datetime | None,
+    end: datetime | None,
+    report: Report,
+) -> ExitCode:
+    """Build the report (evaluation costs from the registry), write its files, print alerts and the
+    one-line summary last; the exit code says whether an alert fired."""
+    built = build_report(
+        source,
+        settings.cost_weights,
+        thresholds,
+        lambda versions: registry_evaluation_costs(settings, versions, report),
+    )
+    for path in write_report(built, out, start, end):
+        report(f"wrote {path}")
+    for alert in built.alerts:
+        report(f"ALERT {alert}")
+    report(summary_line(built))
+    return built.exit_code
 
 
 def summary_line(report: PerformanceReport) -> str:
