@@ -230,12 +230,15 @@ class ParquetOutcomes:
 
         relation = self.current_sql()
         if relation is None or not request_ids:
-            return pd.DataFrame({"request_id": [], "item": [], "target": []})
+            return _typed_known(pd.DataFrame({"request_id": [], "item": [], "target": []}))
         with duckdb.connect() as connection:
             connection.register("wanted", pa.table({"id": pa.array(list(request_ids), pa.string())}))
-            return connection.sql(
-                f"SELECT request_id, item, target FROM {relation} WHERE request_id IN (SELECT id FROM wanted)"
-            ).df()
+            return _typed_known(
+                connection.sql(
+                    f"SELECT request_id, item, target FROM {relation} "
+                    "WHERE request_id IN (SELECT id FROM wanted)"
+                ).df()
+            )
 
     def append(self, rows: pd.DataFrame) -> None:
         table = pa.Table.from_pandas(rows, schema=OUTCOME_SCHEMA, preserve_index=False)
@@ -245,6 +248,10 @@ class ParquetOutcomes:
             _write_parquet(
                 part, self.root / f"day={day.isoformat()}" / f"outcomes-{uuid.uuid4().hex}.parquet"
             )
+
+
+def _typed_known(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.astype({"request_id": str, "item": "int32", "target": "float64"})
 
 
 def _current_outcomes(source: str) -> str:
@@ -287,7 +294,7 @@ class SqlOutcomes:
                 chunk = list(request_ids[start : start + LOOKUP_CHUNK])
                 query = sa.select(c.request_id, c.item, c.target).where(c.request_id.in_(chunk))
                 rows += connection.execute(query).all()
-        return pd.DataFrame(rows, columns=["request_id", "item", "target"])
+        return _typed_known(pd.DataFrame(rows, columns=["request_id", "item", "target"]))
 
     def append(self, rows: pd.DataFrame) -> None:
         """Insert new outcomes and replace corrected ones, in one transaction."""
@@ -333,9 +340,7 @@ def load_pseudonymised(
     joined = matched_decisions(decisions, outcomes)
     matched = joined.drop_duplicates(list(KEY), keep="last")  # two outcomes of one decision: the last wins
     known = target_store.known(matched["request_id"].unique().tolist())
-    compared = matched.merge(
-        known.astype({"item": "int32"}), on=list(KEY), how="left", suffixes=("", "_known")
-    )
+    compared = matched.merge(known, on=list(KEY), how="left", suffixes=("", "_known"))
     new = compared["target_known"].isna()
     changed = ~new & (compared["target_known"] != compared["target"])
     to_write = compared[new | changed].drop(columns="target_known")
