@@ -59,3 +59,10 @@ sustained_run  # unused function (src/credit_scoring_tools/recording_bench.py)
 empty_records  # unused function (src/credit_scoring/monitoring/dashboard.py): notebooks/drift_study.ipynb
 _.listen_per_worker  # BentoML calls the @bentoml.on_deployment hook (bento/service.py)
 _.limit_bytes  # a field of the 413 answer's model (serving/api_models.py), read by clients
+# Model performance (issue 13): a pydantic validator, and the study functions notebooks/performance_study.ipynb calls.
+_.json_integer  # pydantic calls the field validator (serving/outcomes_api.py)
+train_study_model  # notebooks/performance_study.ipynb
+calibration_table  # notebooks/performance_study.ipynb
+calibration_deciles  # notebooks/performance_study.ipynb
+simulated_year  # notebooks/performance_study.ipynb
+tracking_table  # notebooks/performance_study.ipynb

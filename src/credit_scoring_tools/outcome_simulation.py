@@ -81,8 +81,11 @@ app = CommandApp(__doc__)
 @app.command()
 def main(
     maturity_days: Annotated[
-        float, typer.Option(help="Age (days) at which a decision's loan outcome is known.")
-    ] = 365.0,
+        float | None,
+        typer.Option(
+            help="Age (days) at which a loan's outcome is known (default CREDIT_OUTCOME_MATURITY_DAYS)."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the draws (same seed: same outcomes).")] = 0,
     shift: Annotated[
         float, typer.Option(help="Log-odds added to the default probability (concept drift); 0: none.")
@@ -99,10 +102,11 @@ def main(
     from credit_scoring.recording.store import open_existing_store, store_settings
     from credit_scoring.settings import get_monitoring_settings
 
-    now = datetime.now(UTC)
-    records = open_existing_store(store_settings(get_monitoring_settings(), store))
+    now, monitoring = datetime.now(UTC), get_monitoring_settings()
+    records = open_existing_store(store_settings(monitoring, store))
     since = parse_moment(shift_from, now) if shift_from else None
-    typer.echo(simulate_outcomes(records, now, maturity_days, seed, shift, since).summary())
+    maturity = maturity_days or monitoring.outcome_maturity_days
+    typer.echo(simulate_outcomes(records, now, maturity, seed, shift, since).summary())
 
 
 if __name__ == "__main__":

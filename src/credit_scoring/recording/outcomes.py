@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -355,13 +355,3 @@ def load_pseudonymised(
         unmatched=len(outcomes) - len(joined),
         location=target_store.location,
     )
-
-
-def maturity_cutoff(now: datetime, days: float) -> datetime:
-    """Decisions before this moment are old enough for their loans to have an outcome."""
-    return now - timedelta(days=days)
-
-
-def observation_day(decision_time: datetime, days: float) -> date:
-    """The day a loan's outcome is observed: ``days`` after its decision."""
-    return (decision_time + timedelta(days=days)).date()

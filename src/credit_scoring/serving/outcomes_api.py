@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 
@@ -27,12 +27,24 @@ def _outcomes_example(schema: dict[str, Any]) -> None:
 
 
 class Outcome(BaseModel):
-    """One loan's outcome, with Kaggle's naming. Strict: a date is text YYYY-MM-DD, a target 0 or 1."""
+    """One loan's outcome, with Kaggle's naming. As JSON Schema reads the types: an integer may be written
+    1.0, never "1" or true; a date is text YYYY-MM-DD."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    SK_ID_CURR: int = Field(ge=0, le=MAX_CLIENT_ID, description="The client reference sent when scoring.")
-    TARGET: int = Field(ge=0, le=1, description="1: the loan defaulted; 0: it was repaid.")
+    SK_ID_CURR: int = Field(
+        ge=0, le=MAX_CLIENT_ID, strict=False, description="The client reference sent when scoring."
+    )
+    TARGET: int = Field(ge=0, le=1, strict=False, description="1: the loan defaulted; 0: it was repaid.")
+
+    @field_validator("SK_ID_CURR", "TARGET", mode="before")
+    @classmethod
+    def json_integer(cls, value: Any) -> Any:
+        """Whole numbers only (1.0 included), as JSON Schema's integer: no text, no booleans."""
+        if isinstance(value, bool | str):
+            raise ValueError("must be a JSON integer")
+        return value
+
     OBSERVATION_DATE: date | None = Field(
         default=None,
         description="Day the outcome was observed: it joins the client's latest decision on or before that "
