@@ -116,3 +116,19 @@ def test_bad_files_are_refused_with_the_rule_and_the_rows(tmp_path: Path, conten
 def test_a_missing_file_says_what_to_pass(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="FILE="):
         read_outcome_file(tmp_path / "none.csv")
+
+
+def test_the_command_exits_2_on_a_bad_file_and_loads_a_good_one(stored, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from monitor_app.load_outcomes import app
+
+    store, frame = stored
+    env = {"CREDIT_STORE_DIR": str(store.root), "CREDIT_PSEUDONYMISATION_KEY": KEY.decode()}
+    bad, good = tmp_path / "bad.csv", tmp_path / "good.csv"
+    bad.write_text("SK_ID_CURR,TARGET\n1,yes\n")
+    outcome_file_frame(frame).to_csv(good, index=False, date_format="%Y-%m-%d")
+    refused = CliRunner().invoke(app, [str(bad)], env=env)
+    loaded = CliRunner().invoke(app, [str(good)], env=env)
+    assert refused.exit_code == 2 and "TARGET must be 0 (repaid) or 1 (defaulted)" in refused.output
+    assert loaded.exit_code == 0 and '"stored": 300' in loaded.output
