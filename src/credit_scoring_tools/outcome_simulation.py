@@ -60,11 +60,13 @@ def simulate_outcomes(
     shift: float = 0.0,
     shift_from: datetime | None = None,
 ) -> OutcomeLoad:
-    """Draw and load the outcomes of every decision older than ``maturity_days`` (observed that long after
-    its decision). ``shift``: log-odds added to the default probability of decisions from ``shift_from``."""
+    """Draw and load the outcomes of every decision older than ``maturity_days``. ``shift``: log-odds added
+    to the default probability of decisions from ``shift_from``. The observation date given to the join is
+    the decision's own day: synthetic client ids repeat across simulated traffic, and a later date would join
+    the client's later decision instead of this one."""
     decisions = matured_decisions(store, now - timedelta(days=maturity_days))
     target = stable_uniforms(decisions, seed) < default_probabilities(decisions, shift, shift_from)
-    observed = (decisions["timestamp"] + pd.Timedelta(days=maturity_days)).dt.date
+    observed = decisions["timestamp"].dt.date
     outcomes = pd.DataFrame(
         {
             "client_ref": decisions["client_ref"].to_numpy(),
