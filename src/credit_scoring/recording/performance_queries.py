@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -23,17 +25,18 @@ NO_OUTCOMES = (
     "(SELECT CAST(NULL AS TEXT) AS request_id, CAST(NULL AS INTEGER) AS item, "
     "CAST(NULL AS SMALLINT) AS target WHERE 1 = 0)"
 )
-MONTH = """date_trunc('month', d."timestamp")"""
+MONTH = "date_trunc('month', ts)"
 ALL_MONTHS = "CAST(NULL AS TIMESTAMP)"
 
-SCORED = """
-WITH scored AS (
-    SELECT d.model_version AS version, {period} AS period, d.probability AS p,
-           CASE WHEN d.decision = 'grant' THEN 1 ELSE 0 END AS granted, o.target AS y,
-           d."CODE_GENDER" AS gender, d."DAYS_BIRTH" AS days_birth
-    FROM {records} AS d LEFT JOIN {outcomes} AS o ON o.request_id = d.request_id AND o.item = d.item
-    WHERE d.status < 400 AND d.probability IS NOT NULL AND d.decision IN ('grant', 'refuse') {range}
-)"""
+# The scored decisions of the range with their current outcome: read and joined once per report on DuckDB
+# (a temporary table every query then reads), a subquery on PostgreSQL.
+JOINED = """
+SELECT d.model_version AS version, d."timestamp" AS ts, d.probability AS p,
+       CASE WHEN d.decision = 'grant' THEN 1 ELSE 0 END AS granted, o.target AS y,
+       d."CODE_GENDER" AS gender, d."DAYS_BIRTH" AS days_birth
+FROM {records} AS d LEFT JOIN {outcomes} AS o ON o.request_id = d.request_id AND o.item = d.item
+WHERE d.status < 400 AND d.probability IS NOT NULL AND d.decision IN ('grant', 'refuse') {range}"""
+SCORED = "WITH scored AS (SELECT version, {period} AS period, p, granted, y, gender, days_birth FROM {base})"
 
 COUNTS = """
 SELECT version, period, count(*) AS decisions, sum(granted) AS granted, avg(p) AS mean_probability,
@@ -99,7 +102,7 @@ def _range(start: datetime | None, end: datetime | None) -> str:
     return " ".join(c for c in clauses if c)
 
 
-@dataclass(frozen=True)
+@dataclass
 class StorePerformance:
     """The performance aggregates of the decisions of ``[start, end)`` in a record store."""
 
@@ -108,16 +111,37 @@ class StorePerformance:
     end: datetime | None = None
 
     def _run(self, body: str, period: str, **extra: str) -> pd.DataFrame:
+        base = self._base()
+        if base is None:
+            return pd.DataFrame()
+        return self._execute(SCORED.format(period=period, base=base) + body.format(**extra))
+
+    def _joined_sql(self) -> str | None:
         records, outcomes = self._relations()
         if records is None:
-            return pd.DataFrame()
-        scored = SCORED.format(
-            period=period,
-            records=records,
-            outcomes=outcomes or NO_OUTCOMES,
-            range=_range(self.start, self.end),
+            return None
+        return JOINED.format(
+            records=records, outcomes=outcomes or NO_OUTCOMES, range=_range(self.start, self.end)
         )
-        return self._execute(scored + body.format(**extra))
+
+    def _base(self) -> str | None:
+        """What the queries read: the joined decisions (DuckDB: materialised once, at the first query)."""
+        if isinstance(self.store, SqlStore):
+            joined = self._joined_sql()
+            return f"({joined}) AS joined" if joined else None
+        return "joined" if self._duckdb is not None else None
+
+    @cached_property
+    def _duckdb(self) -> Any:
+        import duckdb
+
+        joined = self._joined_sql()
+        if joined is None:
+            return None
+        connection = duckdb.connect()
+        connection.execute("SET TimeZone = 'UTC'")
+        connection.execute(f"CREATE TEMP TABLE joined AS {joined}")
+        return connection
 
     def _relations(self) -> tuple[str | None, str | None]:
         outcomes = open_outcomes(self.store)
@@ -135,11 +159,7 @@ class StorePerformance:
             with self.store.engine.connect() as connection:
                 result = connection.execute(sa.text(sql))
                 return pd.DataFrame(result.all(), columns=list(result.keys()))
-        import duckdb
-
-        with duckdb.connect() as connection:
-            connection.execute("SET TimeZone = 'UTC'")
-            return connection.sql(sql).df()
+        return self._duckdb.sql(sql).df()
 
     def version_periods(self, by_month: bool) -> pd.DataFrame:
         """Per model version (and month): counts, expected and realized errors, AUC rank and pair sums."""
