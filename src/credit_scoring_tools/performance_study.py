@@ -116,6 +116,7 @@ def _month_records(model: CalibratedModel, month: int, per_month: int, threshold
             200,
             3.0,
             inputs=row,
+            request_id=f"study-{month:02d}-{i:06d}",  # fixed ids: the outcome draws (seeded by id) repeat
             probability=float(p),
             decision="refuse" if p >= threshold else "grant",
             threshold=threshold,
