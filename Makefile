@@ -25,7 +25,8 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
 .DEFAULT_GOAL := help
 .PHONY: help venv system-deps data train promote mlflow-ui build serve demo demo-stop test test-fast lint \
-        simulate backfill drift-report export-decisions monitor profile bench bench-monitor container-test clean score-file
+        simulate backfill drift-report export-decisions outcomes performance-report monitor profile bench \
+        bench-monitor container-test clean score-file
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -79,6 +80,14 @@ drift-report: venv ## Compare production profiles with the reference; exit 1 on 
 
 export-decisions: venv ## Write the stored decisions for an audit (OUT=path.csv|.parquet, START=, END=)
 	$(PY) monitor_app/export_decisions.py --out "$(OUT)" $(if $(START),--start "$(START)") $(if $(END),--end "$(END)")
+
+outcomes: venv ## Load loan outcomes and join them to the stored decisions (FILE=path.csv: SK_ID_CURR,TARGET)
+	@test -n "$(FILE)" || { echo "usage: make outcomes FILE=outcomes.csv (columns SK_ID_CURR, TARGET," \
+		"optionally OBSERVATION_DATE)" >&2; exit 2; }
+	$(PY) monitor_app/load_outcomes.py "$(FILE)"
+
+performance-report: venv ## Realized vs estimated performance, calibration, fairness; exit 1 on alert (START=, END=)
+	$(PY) monitor_app/performance_report.py $(if $(START),--start "$(START)") $(if $(END),--end "$(END)")
 
 monitor: venv ## Start the Streamlit monitor on MONITOR_PORT
 	$(PY) monitor_app/serve_monitor.py --server.port $(MONITOR_PORT) --server.headless true \

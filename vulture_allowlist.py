@@ -63,3 +63,10 @@ _.limit_bytes  # a field of the 413 answer's model (serving/api_models.py), read
 # The records-based analysis: notebooks/drift_study.ipynb and the tests call it on in-memory records.
 analyse  # unused function (src/credit_scoring/monitoring/drift.py)
 load_records  # unused function (src/credit_scoring/monitoring/drift.py)
+# Model performance (issue 13): a pydantic validator, and the study functions notebooks/performance_study.ipynb calls.
+_.json_integer  # pydantic calls the field validator (serving/outcomes_api.py)
+train_study_model  # notebooks/performance_study.ipynb
+calibration_table  # notebooks/performance_study.ipynb
+calibration_deciles  # notebooks/performance_study.ipynb
+simulated_year  # notebooks/performance_study.ipynb
+tracking_table  # notebooks/performance_study.ipynb

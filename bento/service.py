@@ -35,6 +35,7 @@ from credit_scoring.serving.bento_model import BENTO_MODEL_NAME, load_scorer  # 
 from credit_scoring.serving.errors import quiet_client_errors  # noqa: E402
 from credit_scoring.serving.guards import ApiKeyGuard, BodySizeLimit, ClearErrors, FormsRefused  # noqa: E402
 from credit_scoring.serving.openapi import OpenApiDocument  # noqa: E402
+from credit_scoring.serving.outcomes_api import OutcomeLoader, OutcomesRequest, OutcomesResponse  # noqa: E402
 from credit_scoring.serving.request_log import (  # noqa: E402
     RequestLog,
     RequestLogMiddleware,
@@ -76,6 +77,7 @@ class CreditScoring:
         # One journal entry per request before it is answered; this worker's ingest process stores them
         # (CREDIT_MONITORING_ENABLED=false: none).
         self.request_log = RequestLog.open(self.scorer, get_monitoring_settings(), settings)
+        self.outcome_loader = OutcomeLoader(get_monitoring_settings(), settings.pseudonymisation_secret)
 
     @bentoml.on_shutdown
     def close_request_log(self) -> None:
@@ -111,6 +113,12 @@ class CreditScoring:
         answer = explain_response(explanation, self.scorer, getattr(application, ID_COLUMN))
         note_scored(answer, inference_ms)
         return json_response(answer)
+
+    @bentoml.api(route="/outcomes", input_spec=OutcomesRequest, output_spec=OutcomesResponse)
+    def load_outcomes(self, outcomes: list) -> Response:
+        """Join loan outcomes (SK_ID_CURR, TARGET, OBSERVATION_DATE) to the stored decisions; the raw id is
+        never stored, the same outcome twice changes nothing, unknown references are counted."""
+        return self.outcome_loader.answer(outcomes)
 
 
 # Outermost first: record every request (it sees the guards' answers too), reject unauthenticated calls

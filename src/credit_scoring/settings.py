@@ -156,6 +156,22 @@ class AlertThresholds:
 ALERT_DEFAULTS = AlertThresholds()
 
 
+@dataclass(frozen=True)
+class PerformanceThresholds:
+    """When model performance and fairness alert (make performance-report, the monitor's performance page)."""
+
+    cost_margin: float = 0.25  # realized cost above the evaluation cost by this share
+    estimated_cost_drift: float = 0.25  # a month's estimated cost away from the evaluation cost by this share
+    max_ece: float = 0.03  # expected calibration error on outcomes
+    min_outcomes: int = 500  # fewer outcomes: realized cost and ECE are not assessed (too noisy)
+    min_decisions: int = 500  # fewer decisions in a month: its estimated cost is not assessed
+    min_fairness_ratio: float = 0.8  # the four-fifths rule on approval rates
+    min_fairness_group: int = 100  # smaller groups are shown but left out of the fairness ratios
+
+
+PERFORMANCE_DEFAULTS = PerformanceThresholds()
+
+
 class MonitoringSettings(ProjectSettings):
     """Knobs of the request log, the profiles, the drift analysis and the monitor (``CREDIT_`` + name).
 
@@ -274,6 +290,48 @@ class MonitoringSettings(ProjectSettings):
     min_requests: int = Field(
         default=ALERT_DEFAULTS.min_requests, ge=0, description="Fewer requests in the range alerts (0: off)."
     )
+
+    performance_cost_margin: float = Field(
+        default=PERFORMANCE_DEFAULTS.cost_margin, ge=0, description="Realized cost above the model's "
+        "evaluation cost by this relative margin alerts (CREDIT_PERFORMANCE_COST_MARGIN).",
+    )
+    performance_estimated_drift: float = Field(
+        default=PERFORMANCE_DEFAULTS.estimated_cost_drift, ge=0, description="A month's estimated cost away "
+        "from the evaluation cost by this relative margin alerts.",
+    )
+    performance_max_ece: float = Field(
+        default=PERFORMANCE_DEFAULTS.max_ece, gt=0, le=1, description="Calibration error (ECE) beyond "
+        "sampling noise that alerts."
+    )
+    performance_min_outcomes: int = Field(
+        default=PERFORMANCE_DEFAULTS.min_outcomes, ge=1, description="Outcomes needed for realized alerts."
+    )
+    performance_min_decisions: int = Field(
+        default=PERFORMANCE_DEFAULTS.min_decisions, ge=1, description="Decisions needed to assess a month."
+    )
+    fairness_min_ratio: float = Field(
+        default=PERFORMANCE_DEFAULTS.min_fairness_ratio, gt=0, le=1, description="Disparate-impact ratio "
+        "(lowest approval rate over highest) below which an alert fires.",
+    )
+    fairness_min_group: int = Field(
+        default=PERFORMANCE_DEFAULTS.min_fairness_group, ge=1, description="Decisions a group needs to count "
+        "in the fairness ratios.",
+    )
+    outcome_maturity_days: float = Field(
+        default=365.0, gt=0, description="Age at which a decision's loan outcome is known (simulations).",
+    )
+
+    def performance_thresholds(self) -> PerformanceThresholds:
+        """The performance and fairness alert limits these settings say."""
+        return PerformanceThresholds(
+            cost_margin=self.performance_cost_margin,
+            estimated_cost_drift=self.performance_estimated_drift,
+            max_ece=self.performance_max_ece,
+            min_outcomes=self.performance_min_outcomes,
+            min_decisions=self.performance_min_decisions,
+            min_fairness_ratio=self.fairness_min_ratio,
+            min_fairness_group=self.fairness_min_group,
+        )
 
     @property
     def store_path(self) -> Path:

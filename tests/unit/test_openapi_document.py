@@ -93,3 +93,18 @@ def test_the_request_schema_is_the_validation_models(document: dict[str, Any]) -
     batch = document["paths"]["/score_batch"]["post"]["requestBody"]["content"]["application/json"]
     assert conforms(document, batch["schema"], {"applications": [example_application()] * 2})
     assert not conforms(document, batch["schema"], {"applications": [example_application()] * 1001})
+
+
+@pytest.mark.parametrize("api_key", [False, True], ids=["open", "with an API key"])
+def test_outcomes_are_documented_with_their_answers_and_examples(api_key: bool) -> None:
+    document = openapi_document(GENERATED, api_key=api_key)
+    post = document["paths"]["/outcomes"]["post"]
+    request = post["requestBody"]["content"]["application/json"]
+    assert conforms(document, request["schema"], request["example"])
+    assert not conforms(document, request["schema"], {"outcomes": [{"SK_ID_CURR": 1, "TARGET": 2}]})
+    expected = {"200", "400", "413", "415", "500", "503", "504"} | ({"401"} if api_key else set())
+    assert set(post["responses"]) == expected and ("security" in post) == api_key
+    for answer in post["responses"].values():
+        body = answer["content"]["application/json"]
+        assert conforms(document, body["schema"], body["example"])
+    assert "outcome store" in post["responses"]["503"]["content"]["application/json"]["example"]["error"]

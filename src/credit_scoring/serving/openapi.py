@@ -32,6 +32,7 @@ from credit_scoring.serving.guards import (
     send_json,
     too_large_message,
 )
+from credit_scoring.serving.outcomes_api import OutcomesRequest, OutcomesResponse
 
 ASGIApp = Callable[..., Any]
 DOCUMENT_PATH = "/docs.json"
@@ -100,12 +101,41 @@ def _operations() -> dict[str, Operation]:
     }
 
 
+OUTCOMES_ROUTE = "/outcomes"
+
+
+def _outcome_operation() -> Operation:
+    """POST /outcomes: loan outcomes joined to stored decisions (kept apart from the scoring routes)."""
+    answer = {"received": 2, "stored": 1, "corrected": 0, "unchanged": 0, "unmatched": 1}
+    refused = {"outcomes": [{"SK_ID_CURR": 100002, "TARGET": 2}]}
+    return Operation(OutcomesRequest, _ref(OutcomesResponse), answer, refused)
+
+
+def _describe_outcomes(document: dict[str, Any], api_key: bool) -> None:
+    """/outcomes as it behaves: not in the decision log (no X-Request-ID); 503 when its store is down."""
+    operation = _outcome_operation()
+    post = document["paths"].setdefault(OUTCOMES_ROUTE, {}).setdefault("post", {})
+    post["requestBody"] = _request_body(operation)
+    responses = _responses(OUTCOMES_ROUTE, operation, api_key)
+    responses["200"].pop("headers")
+    unavailable = {"error": "outcome store unavailable: [Errno 28] No space left on device"}
+    responses["503"] = _error("The outcome store cannot be written or read (disk, database): retry later.",
+                              ErrorMessage, unavailable)  # fmt: skip
+    post["responses"] = responses
+    if api_key:
+        post["security"] = [{"ApiKey": []}, {"Bearer": []}]
+
+
+def _outcome_components() -> list[tuple[type[BaseModel], Any]]:
+    return [(OutcomesRequest, "validation"), (OutcomesResponse, "serialization")]
+
+
 def _components() -> dict[str, Any]:
     """The schemas of every model the API reads or writes, each once, referenced by name."""
     requests = [(model, "validation") for model in (ScoreRequest, BatchRequest, ExplainRequest)]
     errors = [(model, "validation") for model in (BadRequestError, ErrorMessage, BodyTooLarge)]
     answers = [(model, "serialization") for model in (ScoreResponse, ExplainResponse)]
-    _, schemas = models_json_schema([*requests, *answers, *errors], ref_template=REF)
+    _, schemas = models_json_schema([*requests, *answers, *errors, *_outcome_components()], ref_template=REF)
     return schemas["$defs"]
 
 
@@ -209,6 +239,7 @@ def openapi_document(generated: Mapping[str, Any], api_key: bool) -> dict[str, A
         post["responses"] = _responses(route, operation, api_key)
         if api_key:
             post["security"] = [{"ApiKey": []}, {"Bearer": []}]
+    _describe_outcomes(document, api_key)
     document["paths"]["/readyz"]["get"]["responses"] = READY_RESPONSES
     return document
 
@@ -230,4 +261,3 @@ class OpenApiDocument:
         if self._document is None:
             self._document = openapi_document(self.generated(), api_key=bool(self.api_key()))
         await send_json(send, 200, self._document)
-
