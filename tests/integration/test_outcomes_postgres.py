@@ -18,7 +18,7 @@ from tests.support.outcomes import KEY, decisions, outcome_file_frame, store_dec
 pytestmark = pytest.mark.integration
 
 
-def test_outcomes_join_once_and_the_report_matches_direct_figures(postgres_url: str) -> None:  # noqa: F811
+def test_outcomes_join_once_and_the_report_matches_direct_figures(postgres_url: str) -> None:
     store = SqlStore(postgres_url)
     frame = decisions(1_200, seed=9)
     store_decisions(store, frame)
