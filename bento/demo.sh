@@ -2,7 +2,8 @@
 # `make demo`: the whole main job from nothing, on embedded defaults (SQLite, local files, synthetic data).
 #   bash bento/demo.sh        data -> train -> promote -> build -> serve + monitor + MLflow UI -> traffic
 #   bash bento/demo.sh stop   stop what an earlier run started (by the pids it recorded)
-# Ports and sizes come from the environment: PORT, MONITOR_PORT, MLFLOW_PORT, ROWS, BACKFILL_DAYS, BACKFILL_PER_DAY.
+# Ports and sizes come from the environment: PORT, MONITOR_PORT, MLFLOW_PORT, ROWS, BACKFILL_DAYS, BACKFILL_PER_DAY,
+# OUTCOME_MATURITY_DAYS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -83,6 +84,8 @@ step "4/6 Build the Bento from models:/credit-scoring@production"
 "$PY" bento/build.py
 
 step "5/6 Serve the API, the monitor and the MLflow UI"
+# The demo's store starts empty: a second backfill into the first one's store would add a second history.
+rm -rf var/monitoring
 # Profiles reach disk at every checkpoint (30 s by default): every 5 s here, so the monitor and the drift
 # report see the demo's traffic within seconds.
 CREDIT_CHECKPOINT_INTERVAL_S=${CREDIT_CHECKPOINT_INTERVAL_S:-5} \
@@ -97,7 +100,12 @@ wait_for mlflow "http://localhost:$MLFLOW_PORT/health" 120
 step "6/6 Simulated history and traffic so the monitor has something to show"
 # Days of history (daily rhythm, a drift episode, a latency incident), marked simulated in the store, so
 # every chart of the monitor opens on days, not on two points; then live traffic through the API.
-"$PY" monitor_app/backfill.py --days "${BACKFILL_DAYS:-7}" --per-day "${BACKFILL_PER_DAY:-5000}"
+"$PY" monitor_app/backfill.py --days "${BACKFILL_DAYS:-90}" --per-day "${BACKFILL_PER_DAY:-1000}"
+# Loan outcomes for the decisions old enough to have matured (simulated: shortened to 30 days so the demo's
+# three months show realized beside estimated performance; a real loan book takes a year), then the report.
+"$PY" -m credit_scoring_tools.outcome_simulation --maturity-days "${OUTCOME_MATURITY_DAYS:-30}"
+"$PY" monitor_app/performance_report.py --out var/reports/performance \
+  || echo "(the performance report raised an alert: see var/reports/performance/performance.md)"
 "$PY" monitor_app/simulate.py --scenario normal --rate 40 --duration 20 --port "$PORT"
 "$PY" monitor_app/simulate.py --scenario bad-inputs --rate 20 --duration 5 --port "$PORT"
 "$PY" monitor_app/simulate.py --scenario drift --rate 40 --duration 15 --port "$PORT"
@@ -112,6 +120,7 @@ Everything is running:
   Monitor            http://localhost:$MONITOR_PORT/?range=last+7+days   (history: last 7 days)
   MLflow UI          http://localhost:$MLFLOW_PORT/
   Drift report       var/reports/latest/report.md
+  Performance report var/reports/performance/performance.md  (monitor page "Model performance")
 
 Score an application:
   curl -s -X POST http://localhost:$PORT/score -H 'Content-Type: application/json' -d @$STATE/example_request.json
