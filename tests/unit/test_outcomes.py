@@ -12,6 +12,7 @@ import pytest
 
 from credit_scoring.errors import DataError, UsageError
 from credit_scoring.recording.outcomes import (
+    OutcomeLoad,
     ParquetOutcomes,
     load_outcomes,
     matched_decisions,
@@ -132,3 +133,10 @@ def test_the_command_exits_2_on_a_bad_file_and_loads_a_good_one(stored, tmp_path
     loaded = CliRunner().invoke(app, [str(good)], env=env)
     assert refused.exit_code == 2 and "TARGET must be 0 (repaid) or 1 (defaulted)" in refused.output
     assert loaded.exit_code == 0 and '"stored": 300' in loaded.output
+
+
+def test_the_load_summary_counts_every_outcome_received_once() -> None:
+    load = OutcomeLoad(received=10, matched=9, stored=5, corrected=1, unchanged=1, unmatched=1, location="x")
+    assert load.superseded == 2
+    counted = [int(word) for word in load.summary().replace(",", "").split() if word.isdigit()]
+    assert sum(counted[1:]) == load.received  # stored + corrected + known + superseded + unmatched

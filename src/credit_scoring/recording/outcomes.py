@@ -62,10 +62,17 @@ class OutcomeLoad:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def superseded(self) -> int:
+        """Outcomes of a decision that a later outcome of the same load replaced (the last one counts)."""
+        return self.matched - self.stored - self.corrected - self.unchanged
+
     def summary(self) -> str:
+        """One line in which every outcome received is counted once."""
         return (
             f"{self.received} outcomes: {self.stored} stored, {self.corrected} corrected, {self.unchanged} "
-            f"already known, {self.unmatched} matching no stored decision ({self.location})"
+            f"already known, {self.superseded} superseded by a later outcome of the same decision in this "
+            f"load, {self.unmatched} matching no stored decision ({self.location})"
         )
 
 
