@@ -154,7 +154,13 @@ def reliability_table(
 def expected_calibration_error(y_true: np.ndarray, scores: np.ndarray, bins: int = ECE_BINS) -> float:
     """ECE: the row-weighted mean over ``bins`` equal-size groups (by predicted probability) of
     |mean predicted probability - observed default rate|. 0 = the probabilities match the outcomes."""
-    predicted, observed, sizes = reliability_table(y_true, scores, bins)
+    return calibration_gap(*reliability_table(y_true, scores, bins))
+
+
+def calibration_gap(predicted: np.ndarray, observed: np.ndarray, sizes: np.ndarray) -> float:
+    """The ECE of groups already formed (training's arrays or the store's deciles): the size-weighted
+    mean of |mean predicted probability - observed default rate|; NaN without rows."""
+    predicted, observed, sizes = (np.asarray(values, dtype=float) for values in (predicted, observed, sizes))
     if not sizes.sum():
         return float("nan")
     return float(np.sum(np.abs(predicted - observed) * sizes) / sizes.sum())

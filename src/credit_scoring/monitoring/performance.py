@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from credit_scoring.cost import CostWeights
+from credit_scoring.cost import CostWeights, calibration_gap
 
 # Upper age (years, exclusive) of each band; the last band is open.
 AGE_BANDS: tuple[tuple[str, float], ...] = (
@@ -97,11 +97,8 @@ def expected_auc_from_pairs(pair_sum: float, positive: float, negative: float, s
 
 
 def expected_calibration_error(deciles: pd.DataFrame) -> float:
-    """ECE: the mean |predicted - observed| of the deciles, weighted by their size."""
-    if deciles.empty or deciles["n"].sum() == 0:
-        return float("nan")
-    gap = (deciles["predicted"] - deciles["observed"]).abs()
-    return float((gap * deciles["n"]).sum() / deciles["n"].sum())
+    """ECE of the store's deciles, defined as training's (``cost.calibration_gap``)."""
+    return calibration_gap(deciles["predicted"], deciles["observed"], deciles["n"])
 
 
 # --- the figures from a store's aggregates ---------------------------------------------------------
