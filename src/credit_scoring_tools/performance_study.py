@@ -13,49 +13,47 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.pipeline import Pipeline
 
-from credit_scoring.cost import CostWeights, best_threshold
+from credit_scoring.cost import CostWeights, best_threshold, expected_calibration_error
 from credit_scoring.data.synthetic import generate_applications
-from credit_scoring.monitoring.performance import expected_calibration_error, performance_table
+from credit_scoring.monitoring.performance import performance_table
 from credit_scoring.recording.performance_queries import StorePerformance
 from credit_scoring.recording.protocol import BatchId, RequestRecord, pseudonymise, records_table
 from credit_scoring.recording.store import ParquetStore
 from credit_scoring.schema import ID_COLUMN, INPUT_COLUMNS, TARGET_COLUMN
 from credit_scoring.training.dataset import inputs, split_frame
 from credit_scoring.training.model import classifier_params
-from credit_scoring.training.train import fit_model
+from credit_scoring.training.train import calibrate, fit_model
 from credit_scoring_tools.outcome_simulation import simulate_outcomes
 
 KEY = b"performance-study"
 YEAR_START = datetime(2025, 1, 1, tzinfo=UTC)
 TOLERANCE_STANDARD_ERRORS = 3.0
+BEFORE, AFTER = "before (the trees alone)", "after (training's calibration)"
 
 
 @dataclass(frozen=True)
 class CalibratedModel:
-    """The training pipeline, then a monotone recalibration of its output fitted on held-out rows."""
+    """Training's model: the trees (their own probability) and the calibrated pipeline that is served."""
 
-    pipeline: Pipeline
-    calibrator: IsotonicRegression
+    trees: Pipeline
+    calibrated: Pipeline
 
     def raw(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.pipeline.predict_proba(inputs(frame))[:, 1]
+        return self.trees.predict_proba(inputs(frame))[:, 1]
 
     def probability(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.calibrator.predict(self.raw(frame))
+        return self.calibrated.predict_proba(inputs(frame))[:, 1]
 
 
 def train_study_model(rows: int, seed: int) -> tuple[CalibratedModel, pd.DataFrame]:
-    """Fit the pipeline on synthetic rows (as training does), the isotonic map on validation; test rows."""
+    """Fit the trees and their calibrator on synthetic rows exactly as training does; the test rows."""
     split = split_frame(generate_applications(rows, seed=seed), 0.2, 0.2, seed)
-    pipeline = fit_model(split, classifier_params(seed=seed), lambda _message: None)
-    raw = pipeline.predict_proba(inputs(split.validation))[:, 1]
-    calibrator = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1)
-    calibrator.fit(raw, split.validation[TARGET_COLUMN])
-    return CalibratedModel(pipeline, calibrator), split.test
+    trees = fit_model(split, classifier_params(seed=seed), lambda _message: None)
+    calibrated, _choice = calibrate(trees, split, seed, lambda _message: None)
+    return CalibratedModel(trees, calibrated), split.test
 
 
 def deciles(probability: np.ndarray, target: np.ndarray) -> pd.DataFrame:
@@ -72,13 +70,13 @@ def calibration_table(model: CalibratedModel, test: pd.DataFrame, weights: CostW
     """Before (the pipeline's output) and after recalibration, on test rows: the usual figures."""
     target = test[TARGET_COLUMN].to_numpy()
     rows = {}
-    for name, p in (("before (pipeline)", model.raw(test)), ("after (isotonic)", model.probability(test))):
+    for name, p in ((BEFORE, model.raw(test)), (AFTER, model.probability(test))):
         rows[name] = {
             "mean probability": p.mean(),
             "default rate": target.mean(),
             "Brier": brier_score_loss(target, p),
             "Brier of the base rate": brier_score_loss(target, np.full(p.size, target.mean())),
-            "ECE": expected_calibration_error(deciles(p, target)),
+            "ECE": expected_calibration_error(target, p),
             "AUC": roc_auc_score(target, p),
             "cost-optimal threshold": best_threshold(target, p, weights),
         }
@@ -97,8 +95,8 @@ def month_start(month: int) -> datetime:
 def calibration_deciles(model: CalibratedModel, test: pd.DataFrame) -> pd.DataFrame:
     """The deciles before and after recalibration, as the calibration plot takes them (one "version" each)."""
     target = test[TARGET_COLUMN].to_numpy()
-    before = deciles(model.raw(test), target).assign(version="before (pipeline)")
-    after = deciles(model.probability(test), target).assign(version="after (isotonic)")
+    before = deciles(model.raw(test), target).assign(version=BEFORE)
+    after = deciles(model.probability(test), target).assign(version=AFTER)
     return pd.concat([before, after]).reset_index()
 
 

@@ -9,6 +9,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from credit_scoring_tools.performance_study import AFTER
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "performance_study.ipynb"
@@ -37,7 +39,7 @@ def findings() -> dict:
 
 
 def test_calibration_makes_the_probability_a_probability(findings: dict) -> None:
-    after = findings["calibration"]["after (isotonic)"]
+    after = findings["calibration"][AFTER]
     assert abs(after["mean probability"] / after["default rate"] - 1) < 0.1
     assert after["Brier"] < after["Brier of the base rate"] and after["ECE"] <= 0.02
     assert abs(findings["threshold"] - 1 / 11) < 0.05
