@@ -163,3 +163,14 @@ def test_report_json_is_strict_json(reference, fresh, tmp_path) -> None:
     payload = json.loads(report.to_json())
     assert payload["features"] == [] and payload["alert"] is False
     assert payload["operations"]["latency_ms"]["p50"] is None
+
+
+@pytest.mark.parametrize("size", [10_000, 60_000, 400_000])
+def test_the_large_sample_ks_p_value_stays_within_three_percent_of_the_exact_law(size: int) -> None:
+    from scipy import stats
+
+    from credit_scoring.monitoring.sketches import ks_p_value
+
+    for p_exact in (0.5, 0.05, 1e-3, 1e-6):
+        statistic = float(stats.kstwo.isf(p_exact, size))
+        assert ks_p_value(statistic, size) == pytest.approx(p_exact, rel=0.03)

@@ -93,6 +93,18 @@ def decile_edges(reference_sketch: Any, bins: int = 10) -> list[float]:
     return edges or [float(reference_sketch.get_min_value())]
 
 
+# Beyond this effective size the Kolmogorov limit is within ~1/sqrt(n) of the exact law, far below any
+# alpha used here, and costs microseconds; the exact law cost ~4 ms a column at a month of traffic.
+ASYMPTOTIC_KS_FROM = 10_000
+
+
+def ks_p_value(statistic: float, effective_size: int) -> float:
+    """Two-sample KS p-value at the effective size n*m/(n+m): exact law for small samples, else its limit."""
+    if effective_size < ASYMPTOTIC_KS_FROM:
+        return float(stats.kstwo.sf(statistic, effective_size))
+    return float(stats.kstwobign.sf(statistic * np.sqrt(effective_size)))
+
+
 def compare_numeric(reference: Any, production: Any, bins: int = 10) -> Comparison:
     """KS test and effect sizes of two KLL sketches (values at the union of both sets of quantiles)."""
     n, m = reference.get_n(), production.get_n()
@@ -101,8 +113,7 @@ def compare_numeric(reference: Any, production: Any, bins: int = 10) -> Comparis
     )
     gaps = np.abs(np.asarray(reference.get_cdf(points)) - np.asarray(production.get_cdf(points)))
     statistic = float(np.max(gaps))
-    effective = max(1, round(n * m / (n + m)))
-    p_value = float(stats.kstwo.sf(statistic, effective))
+    p_value = ks_p_value(statistic, max(1, round(n * m / (n + m))))
     edges = decile_edges(reference, bins)
     p, q = np.asarray(reference.get_pmf(edges)), np.asarray(production.get_pmf(edges))
     return Comparison("ks", statistic, p_value, hellinger(p, q), psi(p, q), int(n), int(m))
