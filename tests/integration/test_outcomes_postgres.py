@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 from credit_scoring.cost import CostWeights
 from credit_scoring.monitoring.performance import estimated_cost, realized_cost
 from credit_scoring.monitoring.performance_report import build_report
-from credit_scoring.recording.outcomes import load_outcomes
+from credit_scoring.recording.outcomes import drop_outcomes_before, load_outcomes
 from credit_scoring.recording.performance_queries import StorePerformance
 from credit_scoring.recording.store import SqlStore
 from credit_scoring.settings import PerformanceThresholds
@@ -50,4 +50,9 @@ def test_outcomes_join_once_and_the_report_matches_direct_figures(postgres_url: 
             estimated_cost(part["probability"], part["granted"], CostWeights())
         )
     assert {"CODE_GENDER", "age band"} == {f.attribute for f in report.fairness}
+    # Retention: the outcomes of the decisions it drops go too (none outlives its decision).
+    days = sorted(pd.to_datetime(stored["decision_time"]).dt.date.unique())
+    assert len(days) >= 2
+    assert drop_outcomes_before(store, days[-1]) == int((pd.to_datetime(stored["decision_time"]).dt.date
+                                                        < days[-1]).sum())  # fmt: skip
     store.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +14,7 @@ from credit_scoring.errors import DataError, UsageError
 from credit_scoring.recording.outcomes import (
     OutcomeLoad,
     ParquetOutcomes,
+    drop_outcomes_before,
     load_outcomes,
     matched_decisions,
     read_outcome_file,
@@ -140,3 +141,17 @@ def test_the_load_summary_counts_every_outcome_received_once() -> None:
     assert load.superseded == 2
     counted = [int(word) for word in load.summary().replace(",", "").split() if word.isdigit()]
     assert sum(counted[1:]) == load.received  # stored + corrected + known + superseded + unmatched
+
+
+def test_retention_drops_the_outcomes_of_the_decisions_it_drops(stored) -> None:
+    store, frame = stored
+    load_outcomes(store, outcome_file_frame(frame), KEY)
+    days = sorted({p.name for p in ParquetOutcomes(store.root).root.glob("day=*")})
+    assert len(days) >= 2, days  # the fixture's decisions span several days
+    cutoff = date.fromisoformat(days[-1][4:])
+    dropped = drop_outcomes_before(store, cutoff)
+    store.drop_days_before(cutoff)
+    left = _current(store)
+    assert dropped == len(days) - 1
+    assert (pd.to_datetime(left["decision_time"], utc=True).dt.date >= cutoff).all() and len(left) > 0
+    assert set(left["request_id"]) <= set(store.records()["request_id"])  # none outlives its decision

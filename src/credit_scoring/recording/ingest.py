@@ -35,6 +35,7 @@ from credit_scoring.recording.journal import (
     segments,
     write_checkpoint,
 )
+from credit_scoring.recording.outcomes import drop_outcomes_before
 from credit_scoring.recording.protocol import SEGMENT_NAME_SUFFIX, BatchId, JournalEntry, SegmentProgress
 from credit_scoring.recording.store import RecordStore, day_of, retention_cutoff
 from credit_scoring.schema import APPLICATION_COLUMNS
@@ -241,6 +242,7 @@ class Ingest:
         if self.retention_days is not None and now >= self._next_purge:
             cutoff = retention_cutoff(self.retention_days)
             self.counters.dropped_days += self._safely(self.store.drop_days_before, cutoff)
+            self._safely(drop_outcomes_before, self.store, cutoff)  # an outcome goes with its decision
             self._next_purge = now + PURGE_EVERY_S
 
     def _safely(self, task: Callable[..., int], *args: Any) -> int:

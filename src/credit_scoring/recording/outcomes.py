@@ -12,10 +12,11 @@ read with DuckDB; server option, :class:`SqlOutcomes`: one ``outcomes`` table be
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -216,6 +217,8 @@ class OutcomeStore(Protocol):
 
     def append(self, rows: pd.DataFrame) -> None: ...
 
+    def drop_before(self, day: date) -> int: ...
+
 
 class ParquetOutcomes:
     """Outcomes as Parquet files beside the records' day partitions (one file per load and decision day)."""
@@ -255,6 +258,13 @@ class ParquetOutcomes:
             _write_parquet(
                 part, self.root / f"day={day.isoformat()}" / f"outcomes-{uuid.uuid4().hex}.parquet"
             )
+
+    def drop_before(self, day: date) -> int:
+        """Delete the outcomes of decisions older than ``day`` (whole partitions); how many were dropped."""
+        old = [p for p in self.root.glob("day=*") if date.fromisoformat(p.name[4:]) < day]
+        for folder in old:
+            shutil.rmtree(folder, ignore_errors=True)
+        return len(old)
 
 
 def _typed_known(frame: pd.DataFrame) -> pd.DataFrame:
@@ -318,12 +328,26 @@ class SqlOutcomes:
                 )
             connection.execute(outcomes_table.insert(), values)
 
+    def drop_before(self, day: date) -> int:
+        """Delete the outcomes of decisions older than ``day``; how many rows were dropped."""
+        cutoff = datetime(day.year, day.month, day.day)
+        with self.engine.begin() as connection:
+            return connection.execute(
+                outcomes_table.delete().where(outcomes_table.c.decision_time < cutoff)
+            ).rowcount
+
+
+def drop_outcomes_before(store: RecordStore, day: date) -> int:
+    """Retention: an outcome goes with its decision (kept by the decision's day, like the records)."""
+    return open_outcomes(store).drop_before(day)
+
 
 def open_outcomes(store: RecordStore) -> OutcomeStore:
     """The outcome store beside a record store: Parquet files in its folder, or a table in its database."""
-    if isinstance(store, ParquetStore):
+    # By what the store has, not its class: the ingest holds a proxy that reopens the store after a failure.
+    if isinstance(store, ParquetStore) or hasattr(store, "root"):
         return ParquetOutcomes(store.root)
-    if isinstance(store, SqlStore):
+    if isinstance(store, SqlStore) or hasattr(store, "engine"):
         return SqlOutcomes(store.engine, store.location)
     raise UsageError(f"outcomes cannot be stored beside a {type(store).__name__}")
 
