@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from credit_scoring.cli import CommandApp
+from credit_scoring.cli import CommandApp, StoreOption
 
 app = CommandApp(__doc__)
 
@@ -23,12 +23,7 @@ def main(
             "before that day; without it, the latest decision)."
         ),
     ],
-    store: Annotated[
-        str | None,
-        typer.Option(
-            help="Request store: a Parquet folder or a server URL (default: the service's settings)."
-        ),
-    ] = None,
+    store: StoreOption = None,
 ) -> None:
     """Pseudonymise each SK_ID_CURR with the service's key (CREDIT_PSEUDONYMISATION_KEY), join it to the
     client's stored decision and store the outcome beside the records; the raw id is never stored. Loading

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from credit_scoring.cli import CommandApp
+from credit_scoring.cli import CommandApp, EndOption, StoreOption
 
 app = CommandApp(__doc__)
 
@@ -21,13 +21,8 @@ def main(
             "Default: every stored decision."
         ),
     ] = None,
-    end: Annotated[str | None, typer.Option(help="End of the range (excluded): ISO 8601 or 'now'.")] = None,
-    store: Annotated[
-        str | None,
-        typer.Option(
-            help="Request store: a Parquet folder or a server URL (default: the service's settings)."
-        ),
-    ] = None,
+    end: EndOption = None,
+    store: StoreOption = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -41,15 +36,14 @@ def main(
     one-line JSON summary per version. Exit code: 0 no alert, 1 an alert fired, 2 usage error."""
     from datetime import UTC, datetime
 
-    from credit_scoring.monitoring.job import parse_moment
+    from credit_scoring.monitoring.job import parse_open_range
     from credit_scoring.monitoring.performance_report import run_performance_report
     from credit_scoring.recording.performance_queries import StorePerformance
     from credit_scoring.recording.store import open_existing_store, store_settings
     from credit_scoring.settings import get_monitoring_settings, get_settings
 
     settings, monitoring = get_settings(), store_settings(get_monitoring_settings(), store)
-    now = datetime.now(UTC)
-    first, last = (parse_moment(start, now) if start else None), (parse_moment(end, now) if end else None)
+    first, last = parse_open_range(start, end, datetime.now(UTC))
     source = StorePerformance(open_existing_store(monitoring), first, last)
     out_dir = out or settings.data_root / "monitoring" / "performance"
     code = run_performance_report(

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from credit_scoring.errors import CreditScoringError
 
 Command = TypeVar("Command", bound=Callable[..., Any])
+
+# Options several commands share, declared once so their names and help stay the same everywhere.
+StoreOption = Annotated[
+    str | None,
+    typer.Option(help="Request store: a Parquet folder or a server URL (default: the service's settings)."),
+]
+EndOption = Annotated[str | None, typer.Option(help="End of the range (excluded): ISO 8601 or 'now'.")]
 
 
 def exits_with_its_code(command: Command) -> Command:

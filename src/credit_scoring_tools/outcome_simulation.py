@@ -21,7 +21,7 @@ import pandas as pd
 import typer
 from scipy.special import expit, logit
 
-from credit_scoring.cli import CommandApp
+from credit_scoring.cli import CommandApp, StoreOption
 from credit_scoring.data.synthetic import default_probability
 from credit_scoring.recording.outcomes import OutcomeLoad, load_pseudonymised
 from credit_scoring.recording.protocol import INPUT_COLUMNS
@@ -95,9 +95,7 @@ def main(
     shift_from: Annotated[
         str | None, typer.Option(help="ISO 8601 moment from which decisions get the shift (default: all).")
     ] = None,
-    store: Annotated[
-        str | None, typer.Option(help="Request store: a Parquet folder or a server URL (default: settings).")
-    ] = None,
+    store: StoreOption = None,
 ) -> None:
     """Draw outcomes for the stored decisions old enough to have matured and load them (idempotent)."""
     from credit_scoring.monitoring.job import parse_moment

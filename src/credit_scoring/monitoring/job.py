@@ -22,6 +22,14 @@ if TYPE_CHECKING:
 Report = Callable[[str], None]
 
 
+def parse_open_range(
+    start: str | None, end: str | None, now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """Optional ``--start``/``--end`` read with :func:`parse_moment`; None where not given (the range is open
+    on that side, unlike :func:`parse_range`'s)."""
+    return (parse_moment(start, now) if start else None), (parse_moment(end, now) if end else None)
+
+
 def parse_moment(text: str, now: datetime) -> datetime:
     """``now``, ``last 30m`` / ``last 1h`` / ``last 7d`` (before now), or ISO 8601 (naive means UTC)."""
     if text.strip().lower() == "now":
