@@ -117,6 +117,10 @@ RECORD_FIELDS: tuple[pa.Field, ...] = (
     pa.field("probability", pa.float64()),
     pa.field("decision", pa.string()),
     pa.field("threshold", pa.float64()),
+    # The @challenger's figures for the same application, scored in shadow (null when none was packed).
+    pa.field("challenger_version", pa.string()),
+    pa.field("challenger_probability", pa.float64()),
+    pa.field("challenger_decision", pa.string()),
     pa.field("latency_ms", pa.float32(), nullable=False),
     pa.field("inference_ms", pa.float32()),
     pa.field("status", pa.int16(), nullable=False),
@@ -166,6 +170,9 @@ class RequestRecord:
     timestamp: datetime = field(default_factory=_now)
     item: int = 0
     simulated: bool = False
+    challenger_version: str | None = None
+    challenger_probability: float | None = None
+    challenger_decision: str | None = None
 
     def __post_init__(self) -> None:
         if self.timestamp.tzinfo is None:
