@@ -3,10 +3,11 @@
 #
 # Steps, each timed:
 #   1. Docker engine (engine.sh) and the local base image (base_image.sh); no engine = a loud failure.
-#   2. In a scratch area (own BENTOML_HOME, MLflow SQLite store, data dir under a mktemp dir): train a
-#      small model on synthetic data, promote it, build the Bento on the local base image. The
-#      project's CLIs do the work (registry/train.py, registry/promote.py, bento/build.py).
-#   3. DOCKER_BUILDKIT=0 bentoml containerize (host network for the build: no default bridge here).
+#   2. In a scratch area (own BENTOML_HOME, MLflow SQLite store, data dir under a mktemp dir): the model
+#      CI ships without the team's tracking server (ci_model.py, as the workflow runs it): a small model
+#      trained on synthetic data, promoted, and the Bento built on the local base image.
+#   3. DOCKER_BUILDKIT=0 bentoml containerize (host network for the build: no default bridge here), with
+#      the labels CI puts on the image: not for production, and the registry version it carries.
 #   4. docker run on loopback with host networking, a free port and a random CREDIT_API_KEY.
 #   5. smoke_test.py: probes, /score equal to the in-process score and naming the registry's
 #      @production version, a bad input refused with a 4xx naming the field, 401 without the key,
@@ -152,19 +153,26 @@ make_scratch() {
     log "scratch area: $SCRATCH"
 }
 
-train_model() {
-    "$PY" registry/train.py --rows "$ROWS"
-}
-
-promote_model() {
-    "$PY" registry/promote.py
-}
-
-build_bento() {
-    "$PY" bento/build.py --base-image "$BASE_IMAGE" | tee "$SCRATCH/build.log"
-    BENTO_TAG="$(sed -n 's/^BENTO_TAG=//p' "$SCRATCH/build.log")"
-    [ -n "$BENTO_TAG" ] || die "bento/build.py printed no BENTO_TAG= line"
+ship_model() {
+    # No TEAM_TRACKING_URI here, as in a fork: ci_model.py trains, promotes and builds a stand-in.
+    env -u TEAM_TRACKING_URI -u EXPECTED_VERSION "$PY" "$HERE/ci_model.py" --rows "$ROWS" \
+        --base-image "$BASE_IMAGE" --outputs "$SCRATCH/model.env"
+    BENTO_TAG="$(sed -n 's/^bento_tag=//p' "$SCRATCH/model.env")"
+    MODEL_VERSION="$(sed -n 's/^model_version=//p' "$SCRATCH/model.env")"
+    PRODUCTION="$(sed -n 's/^production=//p' "$SCRATCH/model.env")"
+    [ -n "$BENTO_TAG" ] || die "ci_model.py wrote no bento_tag= output"
+    [ "$PRODUCTION" = false ] || die "a model trained in the runner must be labelled production=false"
     IMAGE="$NAME:${BENTO_TAG#*:}"
+}
+
+check_labels() {
+    # The labels say what the image carries: a registry version, and whether it may go to production.
+    local found
+    found="$(docker image inspect --format \
+        '{{index .Config.Labels "credit-scoring.production"}} {{index .Config.Labels "credit-scoring.model-version"}}' \
+        "$IMAGE")"
+    [ "$found" = "$PRODUCTION $MODEL_VERSION" ] || die "image labels '$found', expected '$PRODUCTION $MODEL_VERSION'"
+    log "image labels: production=$PRODUCTION model-version=$MODEL_VERSION"
 }
 
 containerize() {
@@ -172,6 +180,7 @@ containerize() {
     log "bentoml containerize $BENTO_TAG -> $IMAGE (full log: $log_file)"
     # The classic builder's step lines show progress; the rest (apt, uv output) stays in the log.
     if ! DOCKER_BUILDKIT=0 "$PY" -m bentoml containerize "$BENTO_TAG" --opt network=host -t "$IMAGE" \
+        --opt label=credit-scoring.production="$PRODUCTION" --opt label=credit-scoring.model-version="$MODEL_VERSION" \
         </dev/null 2>&1 | tee "$log_file" | { grep --line-buffered -E '^INFO: Step [0-9]+/' || true; } \
         | sed -u 's/^INFO: \(.\{0,100\}\).*/    \1/'; then
         tail -n 40 "$log_file" | sed 's/^/    /' >&2
@@ -223,10 +232,9 @@ main() {
     run_step "docker engine + base image" start_engine
     run_step "remove leftovers of killed runs" remove_leftovers
     make_scratch
-    run_step "train ($ROWS synthetic rows)" train_model
-    run_step "promote" promote_model
-    run_step "build the Bento" build_bento
+    run_step "model without the team's registry: train ($ROWS rows), promote, build" ship_model
     run_step "bentoml containerize" containerize
+    run_step "image labels" check_labels
     run_step "start the container" start_container
     run_step "wait for /readyz + smoke test" smoke_test
     CURRENT_STEP="cleanup"

@@ -1,4 +1,5 @@
-"""The CI workflow lints and tests every change; only main is built, smoke-tested, pushed and deployed."""
+"""The CI workflow lints and tests every change; main and promoted models are built from the team's
+@production, smoke-tested, and only a promoted model is pushed and deployed."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
-MAIN_PUSH = ("github.event_name == 'push'", "github.ref == 'refs/heads/main'")
+MAIN_PUSH = "(github.event_name == 'push' && github.ref == 'refs/heads/main')"
+MODEL_PROMOTED = "github.event_name == 'repository_dispatch'"
+PRODUCTION_ONLY = "steps.model.outputs.production == 'true'"
 SECRET_KEY = re.compile(r"password|passwd|token|secret|api[-_]?key|credential", re.IGNORECASE)
 SECRET_EXPRESSION = re.compile(r"\$\{\{\s*secrets\.[A-Za-z_][A-Za-z0-9_]*\s*\}\}")
 # Shapes of real credentials that must never appear anywhere in the file.
@@ -115,8 +118,10 @@ def test_the_schema_check_catches_a_malformed_workflow(tmp_path: Path) -> None:
     assert "'soon' is not of type 'number'" in _schema_errors(malformed)
 
 
-def test_triggers_are_push_and_pull_request(workflow: dict[Any, Any]) -> None:
-    assert {"push", "pull_request"} <= set(_triggers(workflow))
+def test_triggers_are_push_pull_request_and_a_promoted_model(workflow: dict[Any, Any]) -> None:
+    triggers = _triggers(workflow)
+    assert {"push", "pull_request", "repository_dispatch"} <= set(triggers)
+    assert triggers["repository_dispatch"] == {"types": ["model-promoted"]}
 
 
 def test_has_the_four_jobs_chained_test_build_deploy(jobs: dict[str, Job]) -> None:
@@ -140,20 +145,35 @@ def test_pip_cache_is_keyed_on_constraints(jobs: dict[str, Job]) -> None:
 
 
 @pytest.mark.parametrize("name", ["build", "deploy"])
-def test_build_and_deploy_run_only_on_push_to_main(jobs: dict[str, Job], name: str) -> None:
+def test_build_and_deploy_run_on_main_or_a_promoted_model_only(jobs: dict[str, Job], name: str) -> None:
     condition = _normalise(jobs[name].get("if", ""))
-    for part in MAIN_PUSH:
-        assert part in condition, f"{name}.if lacks {part!r}: {condition!r}"
-    assert "&&" in condition and "||" not in condition
+    assert f"{MAIN_PUSH} || {MODEL_PROMOTED}" in condition, f"{name}.if: {condition!r}"
+    assert "pull_request" not in condition
 
 
-def test_build_trains_containerizes_smoke_tests_then_pushes_in_order(jobs: dict[str, Job]) -> None:
+def test_only_the_teams_model_is_pushed_and_deployed(jobs: dict[str, Job]) -> None:
+    steps = jobs["build"]["steps"]
+    for pattern in (r"docker/login-action", r"docker push\b"):
+        assert _normalise(steps[_index(steps, pattern)].get("if", "")) == PRODUCTION_ONLY
+    assert jobs["build"]["outputs"]["production"] == "${{ steps.model.outputs.production }}"
+    assert _normalise(jobs["deploy"]["if"]).startswith("needs.build.outputs.production == 'true' && (")
+
+
+def test_the_model_comes_from_the_teams_registry_secret(jobs: dict[str, Job]) -> None:
+    steps = jobs["build"]["steps"]
+    model = steps[_index(steps, r"ci_model\.py")]
+    assert model["id"] == "model"
+    assert model["env"]["TEAM_TRACKING_URI"] == "${{ secrets.MLFLOW_TRACKING_URI }}"
+    assert model["env"]["EXPECTED_VERSION"] == "${{ github.event.client_payload.version }}"
+    text = " ".join(_step_text(step) for step in steps)
+    assert not re.search(r"\bmake (train|promote|build)\b", text), "CI must not train its own model"
+
+
+def test_build_ships_containerizes_smoke_tests_then_pushes_in_order(jobs: dict[str, Job]) -> None:
     steps = jobs["build"]["steps"]
     order = [
-        _index(steps, r"\bmake train\b"),
-        _index(steps, r"\bmake promote\b"),
-        _index(steps, r"\bmake build\b"),
-        _index(steps, r"bentoml containerize credit_scoring:latest -t"),
+        _index(steps, r"ci_model\.py"),
+        _index(steps, r'bentoml containerize "\$BENTO_TAG" -t'),
         _index(steps, r"docker run -d\b[\s\S]*-p 3000:3000[\s\S]*\bserve\b"),
         _index(steps, r"deploy/container/smoke_test\.py"),
         _index(steps, r"docker/login-action"),
@@ -163,11 +183,24 @@ def test_build_trains_containerizes_smoke_tests_then_pushes_in_order(jobs: dict[
     assert len(set(order)) == len(order)
 
 
+def test_the_image_is_labelled_with_what_it_carries(jobs: dict[str, Job]) -> None:
+    steps = jobs["build"]["steps"]
+    containerize = steps[_index(steps, r"bentoml containerize")]["run"]
+    assert "label=credit-scoring.production=${{ steps.model.outputs.production }}" in containerize
+    assert "label=credit-scoring.model-version=${{ steps.model.outputs.model_version }}" in containerize
+    container_test = (ROOT / "deploy" / "container" / "container_test.sh").read_text(encoding="utf-8")
+    assert "ci_model.py" in container_test and "check_labels" in container_test
+
+
 def test_image_is_tagged_with_the_repository_and_commit(jobs: dict[str, Job]) -> None:
     steps = jobs["build"]["steps"]
     naming = steps[_index(steps, r"IMAGE=")]["run"]
-    # ghcr.io/<owner>/<repo>:<sha>, lower-cased with bash's ${VAR,,} since registry names must be.
-    assert re.search(r"image=\"?ghcr\.io/\$\{GITHUB_REPOSITORY,,\}:\$\{GITHUB_SHA\}", naming)
+    # ghcr.io/<owner>/<repo>:<sha>-v<version>, lower-cased with bash's ${VAR,,} (registry names must be).
+    assert re.search(
+        r"image=\"?ghcr\.io/\$\{GITHUB_REPOSITORY,,\}:\$\{GITHUB_SHA\}"
+        r"-v\$\{\{ steps\.model\.outputs\.model_version \}\}",
+        naming,
+    )
     assert '-t "$IMAGE"' in steps[_index(steps, r"bentoml containerize")]["run"]
     assert '"$IMAGE"' in steps[_index(steps, r"docker run -d")]["run"]
     assert re.search(r'docker push "\$IMAGE"', steps[_index(steps, r"docker push")]["run"])
@@ -181,7 +214,7 @@ def test_smoke_test_is_the_container_test_script_on_the_started_container(jobs: 
     assert container, "docker run has no --name for the smoke test to exec into"
     assert re.search(rf"--container {re.escape(container.group(1))}\b", smoke)
     assert re.search(r"--url http://(127\.0\.0\.1|localhost):3000\b", smoke)
-    assert "--bento credit_scoring:latest" in smoke
+    assert '--bento "$BENTO_TAG"' in smoke
     assert re.search(r"--wait \d+", smoke), "the smoke test must wait for /readyz"
     # The container and the smoke test share the random key generated for this run.
     assert 'CREDIT_API_KEY="${api_key}"' in started and 'CREDIT_API_KEY="${SMOKE_API_KEY}"' in smoke
