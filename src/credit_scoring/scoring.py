@@ -114,12 +114,9 @@ class Scorer:
             return np.empty(0, dtype=np.float64)
         return self.model.predict_proba(self.features(records))
 
-    def batch_probabilities(self, batch: ApplicationBatch) -> np.ndarray:
-        """Probability of default for each application of a validated batch, in order."""
-        return self.batch_scored(batch)[1]
-
     def batch_scored(self, batch: ApplicationBatch) -> tuple[np.ndarray | None, np.ndarray]:
-        """A validated batch's input matrix (None when not built from its columns) and probabilities."""
+        """A validated batch's input matrix (None when not built from its columns) and its probability of
+        default for each application, in order."""
         if not len(batch):
             return None, np.empty(0, dtype=np.float64)
         matrix = self.batch_features(batch)
