@@ -44,7 +44,12 @@ from credit_scoring.serving.request_log import (  # noqa: E402
     note_scored,
     note_scored_batch,
 )
-from credit_scoring.serving.runtime import SERVICE_CONFIG, configured_api_key, open_shadow  # noqa: E402
+from credit_scoring.serving.runtime import (  # noqa: E402
+    SERVICE_CONFIG,
+    configured_api_key,
+    open_shadow,
+    served_model,
+)
 from credit_scoring.settings import get_monitoring_settings, get_settings  # noqa: E402
 from credit_scoring.validation import application_to_record  # noqa: E402
 
@@ -70,11 +75,10 @@ class CreditScoring:
         settings = get_settings()
         if settings.bentoml_speedups:
             apply_bentoml_speedups()
-        self.scorer = load_scorer(
-            Path(self.bento_model.path), self.bento_model.info.metadata, settings.scoring_engine
-        )
+        model = served_model(CreditScoring.bento, self.bento_model)  # the one this Bento was built with
+        self.scorer = load_scorer(Path(model.path), model.info.metadata, settings.scoring_engine)
         # The packed @challenger scores every application in shadow (CREDIT_SHADOW_ENABLED=false: not).
-        self.shadow = open_shadow(self.scorer, Path(self.bento_model.path), self.bento_model.info.metadata)
+        self.shadow = open_shadow(self.scorer, Path(model.path), model.info.metadata)
         quiet_client_errors()
         # One journal entry per request before it is answered; this worker's ingest process stores them
         # (CREDIT_MONITORING_ENABLED=false: none).
