@@ -57,7 +57,7 @@ score-file: venv ## Score a file with @production (IN=, OUT=, ENGINE=local|spark
 mlflow-ui: venv ## Start the MLflow UI on the embedded store (port MLFLOW_PORT)
 	$(PY) registry/mlflow_ui.py --port $(MLFLOW_PORT)
 
-build: venv ## Import models:/credit-scoring@production into BentoML and build the Bento
+build: venv ## Import models:/credit-scoring@production (and @challenger when set) into BentoML and build the Bento
 	$(PY) bento/build.py
 
 serve: venv ## Serve the latest Bento on PORT

@@ -7,6 +7,7 @@ _ = object()
 # dataclass fields are serialised with asdict (reports, health, JSON); onnxruntime options are set by name.
 _.close_request_log  # unused method (bento/service.py:72)
 _.score_batch  # unused method (bento/service.py:87)
+_.explain  # unused method (bento/service.py: the /explain API; Scorer.explain is its one-call form)
 default_rate  # unused variable (src/credit_scoring/cost.py:32)
 _.attrs  # unused attribute (src/credit_scoring/data/loader.py:216)
 fidelity_table  # unused function (src/credit_scoring/data/summary.py:75)

@@ -44,7 +44,12 @@ from credit_scoring.serving.request_log import (  # noqa: E402
     note_scored,
     note_scored_batch,
 )
-from credit_scoring.serving.runtime import SERVICE_CONFIG, configured_api_key  # noqa: E402
+from credit_scoring.serving.runtime import (  # noqa: E402
+    SERVICE_CONFIG,
+    configured_api_key,
+    open_shadow,
+    served_model,
+)
 from credit_scoring.settings import get_monitoring_settings, get_settings  # noqa: E402
 from credit_scoring.validation import application_to_record  # noqa: E402
 
@@ -70,13 +75,14 @@ class CreditScoring:
         settings = get_settings()
         if settings.bentoml_speedups:
             apply_bentoml_speedups()
-        self.scorer = load_scorer(
-            Path(self.bento_model.path), self.bento_model.info.metadata, settings.scoring_engine
-        )
+        model = served_model(CreditScoring.bento, self.bento_model)  # the one this Bento was built with
+        self.scorer = load_scorer(Path(model.path), model.info.metadata, settings.scoring_engine)
+        # The packed @challenger scores every application in shadow (CREDIT_SHADOW_ENABLED=false: not).
+        self.shadow = open_shadow(self.scorer, Path(model.path), model.info.metadata)
         quiet_client_errors()
         # One journal entry per request before it is answered; this worker's ingest process stores them
         # (CREDIT_MONITORING_ENABLED=false: none).
-        self.request_log = RequestLog.open(self.scorer, get_monitoring_settings(), settings)
+        self.request_log = RequestLog.open(self.scorer, get_monitoring_settings(), settings, self.shadow)
         self.outcome_loader = OutcomeLoader(get_monitoring_settings(), settings.pseudonymisation_secret)
 
     @bentoml.on_shutdown
@@ -88,30 +94,33 @@ class CreditScoring:
     async def score(self, application: BaseModel) -> Response:
         """Score one application: probability of default, decision, threshold, model version."""
         record, started = application_to_record(application), time.perf_counter()
-        score = self.scorer.score([record])[0]
+        matrix = self.scorer.features([record])
+        score = self.scorer.score_features(matrix)[0]
         inference_ms = elapsed_ms(started)
         answer = score_response(score, self.scorer, getattr(application, ID_COLUMN))
-        note_scored(answer, inference_ms)
+        note_scored(answer, inference_ms, self.shadow.score(matrix, lambda: [record], "score"))
         return json_response(answer)
 
     @bentoml.api(route="/score_batch", input_spec=BatchInput, output_spec=BatchOutput)
     async def score_batch(self, applications: ApplicationBatch) -> Response:
         """Score many applications (validated column by column, scored at once); answers keep the order."""
         started = time.perf_counter()
-        probabilities = self.scorer.batch_probabilities(applications)
+        matrix, probabilities = self.scorer.batch_scored(applications)
         inference_ms = elapsed_ms(started)
         answers = batch_answers(probabilities, self.scorer, applications.client_references)
-        note_scored_batch(answers, inference_ms)
+        shadow = self.shadow.score(matrix, applications.records, "score_batch")
+        note_scored_batch(answers, inference_ms, shadow)
         return json_body_response(answers.body)
 
     @bentoml.api(route="/explain", input_spec=ExplainRequest, output_spec=ExplainResponse)
     async def explain(self, application: BaseModel, top: int) -> Response:
         """Score one application and list the features that pushed its score most (to justify a refusal)."""
         record, started = application_to_record(application), time.perf_counter()
-        explanation = self.scorer.explain(record, top=top)
+        matrix = self.scorer.features([record])
+        explanation = self.scorer.explain_features(matrix, top=top)
         inference_ms = elapsed_ms(started)
         answer = explain_response(explanation, self.scorer, getattr(application, ID_COLUMN))
-        note_scored(answer, inference_ms)
+        note_scored(answer, inference_ms, self.shadow.score(matrix, lambda: [record], "explain"))
         return json_response(answer)
 
     @bentoml.api(route="/outcomes", input_spec=OutcomesRequest, output_spec=OutcomesResponse)

@@ -53,6 +53,15 @@ def main(
     profile: Annotated[
         Path, typer.Option(help="`make profile` output quoted in the report.")
     ] = PROFILING / "profile.txt",
+    only_shadow: Annotated[
+        bool,
+        typer.Option(
+            "--only-shadow",
+            help="Measure shadow scoring alone (in process; then, unless --skip-http, a Bento with a "
+            "challenger built in a scratch BENTOML_HOME and served with shadow on and off) into "
+            "shadow.json in --out; bench.json and REPORT.md stay as they are.",
+        ),
+    ] = False,
 ) -> None:
     """In one run: in-process latency/throughput of every engine, HTTP load through the latest Bento
     (served config with monitoring on and off, and BentoML's defaults; 1 and 16 clients, /score and
@@ -64,6 +73,8 @@ def main(
     history = read_history()
     if render_only:
         rerender(out, history)
+    elif only_shadow:
+        shadow_alone(out, quick, skip_http, model_uri, bento)
     else:
         bench(out, history, quick, skip_http, model_uri, bento, profile)
 
@@ -100,6 +111,25 @@ def bench(
     json_path, report_path = write_outputs(result, out, history)
     unmet = [v["target"] for v in result["targets"].values() if v["met"] is False]
     report(f"wrote {json_path} and {report_path}; targets not met: {len(unmet)}")
+
+
+def shadow_alone(out: Path, quick: bool, skip_http: bool, model_uri: str, bento: str) -> None:
+    """The shadow-scoring phase of `make bench` by itself: shadow.json in ``out`` and its report lines."""
+    import mlflow
+
+    from credit_scoring.settings import get_monitoring_settings, get_settings
+    from credit_scoring_tools.bench_run import BenchPlan, load_model, run_shadow
+    from credit_scoring_tools.bench_shadow import render_shadow
+
+    settings = get_settings()
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    plan = BenchPlan(out, settings, get_monitoring_settings(), quick, skip_http, model_uri, bento)
+    report = reporter(time.perf_counter())
+    result = run_shadow(plan, load_model(plan, report), report)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "shadow.json").write_text(json.dumps(result, indent=2) + "\n")
+    print("\n".join(render_shadow(result)))
+    report(f"wrote {out / 'shadow.json'}")
 
 
 def reporter(started: float) -> Callable[[str], None]:

@@ -114,13 +114,30 @@ class Scorer:
             return np.empty(0, dtype=np.float64)
         return self.model.predict_proba(self.features(records))
 
-    def batch_probabilities(self, batch: ApplicationBatch) -> np.ndarray:
-        """Probability of default for each application of a validated batch, in order."""
+    def batch_scored(self, batch: ApplicationBatch) -> tuple[np.ndarray | None, np.ndarray]:
+        """A validated batch's input matrix (None when not built from its columns) and its probability of
+        default for each application, in order."""
         if not len(batch):
-            return np.empty(0, dtype=np.float64)
-        if self._vectoriser is not None:  # the batch is already encoded: only the derived features remain
-            return self.model.predict_proba(derive_features(batch.encoded))
-        return self.probabilities(batch.records())
+            return None, np.empty(0, dtype=np.float64)
+        matrix = self.batch_features(batch)
+        if matrix is None:
+            return None, self.probabilities(batch.records())
+        return matrix, self.model.predict_proba(matrix)
+
+    def batch_features(self, batch: ApplicationBatch) -> np.ndarray | None:
+        """The model's input matrix of a non-empty validated batch, when the vectoriser can build it from the
+        batch's encoded columns (only the derived features remain); None for any other feature step."""
+        return derive_features(batch.encoded) if self._vectoriser is not None else None
+
+    def shares_features_with(self, other: Scorer) -> bool:
+        """Whether ``other``'s input matrix is this scorer's too (both the project's stateless feature step,
+        same features), so a second model can score the matrix already built (shadow scoring)."""
+        both_vectorised = self._vectoriser is not None and other._vectoriser is not None
+        return both_vectorised and self.feature_names == other.feature_names
+
+    def score_features(self, matrix: np.ndarray) -> list[Score]:
+        """Probability and decision for each row of an input matrix built by ``features``."""
+        return [Score(float(p), decide(float(p), self.threshold)) for p in self.model.predict_proba(matrix)]
 
     @property
     def engine(self) -> str:
@@ -133,7 +150,10 @@ class Scorer:
 
     def explain(self, record: Mapping[str, Any], top: int = 10) -> Explanation:
         """One record's score and its ``top`` features by absolute LightGBM contribution (pred_contrib)."""
-        matrix = self.features([record])
+        return self.explain_features(self.features([record]), top)
+
+    def explain_features(self, matrix: np.ndarray, top: int = 10) -> Explanation:
+        """``explain`` of the one-row input matrix of a record (built by ``features``)."""
         contributions = self._booster.predict(matrix, pred_contrib=True, num_threads=1)[0]
         # The served engine gives the probability, so /explain and /score always agree on the decision.
         probability = float(self.model.predict_proba(matrix)[0])

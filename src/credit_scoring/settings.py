@@ -70,6 +70,17 @@ class Settings(ProjectSettings):
         description="Model engine of the service: ONNX Runtime (fastest; the model shipped by training) or "
         "the LightGBM booster. Env CREDIT_SCORING_ENGINE.",
     )
+    # Shadow scoring: the @challenger packed beside @production scores every request, never answers.
+    challenger_alias: str = Field(
+        default="challenger",
+        description="Registry alias of the model `make build` packs beside @production to score in shadow "
+        "(none packed when no version carries it). Env CREDIT_CHALLENGER_ALIAS.",
+    )
+    shadow_enabled: bool = Field(
+        default=True,
+        description="Score every request with the packed challenger too and record its figures; false "
+        "switches it off at serve time without a rebuild. Env CREDIT_SHADOW_ENABLED.",
+    )
     bentoml_speedups: bool = Field(
         default=True,
         description="Remove two per-request costs of BentoML's HTTP path at start-up (credit_scoring/"
@@ -131,6 +142,10 @@ class Settings(ProjectSettings):
     @property
     def production_model_uri(self) -> str:
         return f"models:/{self.model_name}@{self.production_alias}"
+
+    @property
+    def challenger_model_uri(self) -> str:
+        return f"models:/{self.model_name}@{self.challenger_alias}"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from credit_scoring_tools.bench_http import (
     VARIANTS,
 )
 from credit_scoring_tools.bench_recording import render_recording
+from credit_scoring_tools.bench_shadow import render_shadow
 
 # The sections of profiling/TRIED.md the report includes as they are written (the project's history).
 TRIED_SECTION = "What was tried"
@@ -45,7 +46,7 @@ def render_targets(result: Mapping[str, Any]) -> list[str]:
         for v in result["targets"].values()
     ]
     table = _table(["target", "measured", "verdict", "key"], rows)
-    return ["## Targets (issues 4, 5, 12 and 15)", "", *table, ""]
+    return ["## Targets (issues 4, 5, 12, 14 and 15)", "", *table, ""]
 
 
 def render_single(inprocess: Mapping[str, Any]) -> list[str]:
@@ -341,7 +342,7 @@ def render_report(result: Mapping[str, Any], history: str) -> str:
     lines += render_targets(result) + render_context(result)
     lines += render_single(result["inprocess"]) + render_batch(result["inprocess"])
     lines += render_http(result["http"]) + render_rounds(result["http"]) + render_floor(result["http"])
-    lines += render_recording(result.get("recording"))
+    lines += render_recording(result.get("recording")) + render_shadow(result.get("shadow"))
     lines += render_files(result.get("files"), result.get("http_batch_vs_inprocess"))
     lines += render_profile(result["profile"]) + render_configuration(result, history)
     return "\n".join(lines).rstrip() + "\n"

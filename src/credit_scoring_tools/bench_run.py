@@ -140,6 +140,7 @@ def run_bench(plan: BenchPlan, report: Report) -> dict[str, Any]:
     model = load_model(plan, report)
     inprocess = run_inprocess_benchmark(model, inprocess_config(plan.quick), report)
     http = None if plan.skip_http else run_http_benchmark(http_plan(plan), report)
+    shadow = run_shadow(plan, model, report)
     recording = run_recording_benchmark(None if plan.skip_http else plan.bento, plan.quick, report)
     files = run_file_benchmark(plan, report)
     result: dict[str, Any] = {
@@ -151,6 +152,7 @@ def run_bench(plan: BenchPlan, report: Report) -> dict[str, Any]:
         "inprocess": inprocess,
         "http": http,
         "recording": recording,
+        "shadow": shadow,
         "files": files,
         "profile": profile_excerpt(plan.profile_path),
         "final_configuration": final_configuration(plan.settings, plan.monitoring),
@@ -158,6 +160,15 @@ def run_bench(plan: BenchPlan, report: Report) -> dict[str, Any]:
     result["http_batch_vs_inprocess"] = http_batch_share(result)
     result["targets"] = evaluate_targets(result)
     return result
+
+
+def run_shadow(plan: BenchPlan, model: Any, report: Report) -> dict[str, Any]:
+    """Shadow scoring's cost: in process always; over HTTP (a Bento with a challenger, served with shadow
+    scoring on and off) unless --skip-http."""
+    from credit_scoring_tools.bench_shadow import run_shadow_benchmark, shadow_config, shadow_plan_for
+
+    shadow_plan = None if plan.skip_http else shadow_plan_for(http_plan(plan), plan.settings)
+    return run_shadow_benchmark(model, shadow_plan, shadow_config(plan.quick), report)
 
 
 def run_file_benchmark(plan: BenchPlan, report: Report) -> dict[str, Any] | None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from credit_scoring.recording.protocol import BatchId, RequestRecord, records_table
 from credit_scoring.recording.store import SqlStore, operations_from_records
 from credit_scoring.schema import example_application
+from tests.unit.test_recording_protocol import drop_challenger_columns
 
 pytestmark = pytest.mark.integration
 
@@ -89,3 +92,28 @@ def test_postgresql_monitor_aggregates_equal_duckdb_and_pandas(postgres_url: str
             queries.histogram_of(reference, 0.6, 12)
         )
     server.close()
+
+
+def test_a_postgresql_records_table_from_before_shadow_scoring_is_migrated(postgres_url: str) -> None:
+    # Its own database: the table is made to look as an older version created it (no challenger columns).
+    server = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"),
+                              isolation_level="AUTOCOMMIT")  # fmt: skip
+    with server.connect() as connection:
+        connection.execute(sa.text("CREATE DATABASE before_shadow"))
+    server.dispose()
+    server_url = postgres_url.replace("postgresql://", "postgresql+psycopg://")
+    url = server_url.replace("/postgres?", "/before_shadow?")
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    first = SqlStore(url)
+    first.write_batch(BatchId("old", 0, 3), start.date(), records_table(_records(3, start)))
+    first.close()
+    drop_challenger_columns(url)
+    opened = [SqlStore(url) for _ in range(2)]  # the second open finds nothing left to add
+    shadowed = replace(_records(1, start + timedelta(minutes=1))[0], challenger_version="2",
+                       challenger_probability=0.25, challenger_decision="grant")  # fmt: skip
+    opened[0].write_batch(BatchId("new", 0, 1), start.date(), records_table([shadowed]))
+    found = opened[1].records(columns=["model_version", "challenger_version", "challenger_probability"])
+    assert found["challenger_probability"].isna().sum() == 3 and found["challenger_version"].iloc[-1] == "2"
+    assert found["challenger_probability"].iloc[-1] == 0.25 and len(found) == 4
+    for store in opened:
+        store.close()

@@ -305,3 +305,30 @@ def test_the_batch_scoring_figures_are_judged_and_reported() -> None:
     assert "30.0% of the in-process batch rows/s" in text and "161,000 rows/s" in text
     assert "largest probability difference 0.0, same decisions True, identical rejects True" in text
     assert "not measured" in "\n".join(render_files(None, None))
+
+
+def test_the_shadow_figures_are_judged_and_reported() -> None:
+    from credit_scoring_tools.bench_shadow import SHADOW_OFF, SHADOW_ON, render_shadow
+    from credit_scoring_tools.bench_targets import evaluate_targets
+
+    paths = {"score_path_shadow_off": {"p50_us": 40.0}, "score_path_shadow_on": {"p50_us": 58.0}}
+    inprocess = {"paths": paths, "shadow_us_per_row_single": 18.0, "shadow_us_per_row_batch_50": 1.25,
+                 "score_path_added_us": 18.0, "score_path_p50_ratio": 1.45}  # fmt: skip
+    http = {"scenario": "score_c16: median of 5 rounds", "challenger_alias_packed": "challenger",
+            "results": {SHADOW_ON: {"p50_ms": 9.9, "requests_per_s": 1_600.0, "errors": 0},
+                        SHADOW_OFF: {"p50_ms": 9.5, "requests_per_s": 1_650.0, "errors": 0}},
+            "p50_ratio_on_vs_off": 1.042}  # fmt: skip
+    verdict = evaluate_targets({"shadow": {"inprocess": inprocess, "http": http}})["shadow_overhead"]
+    assert verdict["met"] is True and verdict["value"] == 1.042
+
+    def met(ratio: float) -> bool | None:
+        verdicts = evaluate_targets({"shadow": {"http": {"p50_ratio_on_vs_off": ratio}}})
+        return verdicts["shadow_overhead"]["met"]
+
+    assert met(1.2) is False and met(1.1) is True  # "at most 10 %": the bound itself is met
+    text = "\n".join(render_shadow({"inprocess": inprocess, "http": http}))
+    assert "18.0 us for one row called alone" in text and "1.25 us per row in a batch of 50" in text
+    assert "40.0 us without, 58.0 us with it: +18.0 us (1.450x)" in text
+    assert "p50 9.90 ms with shadow scoring, 9.50 ms without: 1.042x (target <= 1.10)" in text
+    assert "not measured" in "\n".join(render_shadow({"inprocess": inprocess, "http": None}))
+    assert render_shadow(None) == []

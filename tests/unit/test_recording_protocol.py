@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 import json
+import zlib
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 from pydantic import SecretStr
 
 from credit_scoring.recording.decode import decode_entries
 from credit_scoring.recording.journal import iter_frames
 from credit_scoring.recording.protocol import (
+    FRAME_HEADER,
+    FRAME_VERSION,
+    META_LENGTH,
+    STORED_SCHEMA,
     Answer,
     JournalEntry,
     RequestRecord,
     pseudonymise,
+    records_table,
     storable_inputs,
 )
-from credit_scoring.recording.store import ParquetStore
+from credit_scoring.recording.store import ParquetStore, SqlStore
 from credit_scoring.schema import example_application
 from credit_scoring.settings import MonitoringSettings
 from credit_scoring.validation import Application, application_to_record
@@ -121,3 +132,98 @@ def test_an_answered_body_that_no_longer_validates_still_leaves_its_record() -> 
 def test_store_location_never_shows_a_password() -> None:
     settings = MonitoringSettings(request_store_url="postgresql://monitor:s3cret@db.example/credit")
     assert settings.store_location == "postgresql://monitor:***@db.example/credit"
+
+
+# --- shadow scoring: the challenger's figures in the frame and the stored record ----------------
+
+
+def _shadowed(body: dict) -> JournalEntry:
+    answer = Answer("answer-2", 0.12, "grant", 0.35, 0.3, 0.41, "refuse")
+    return JournalEntry("score", "credit-scoring", "3", 200, None, 4.2, 1_790_000_000.0, "answer-2", [answer],
+                        json.dumps(body).encode(), False, "4")  # fmt: skip
+
+
+def _version_1_frame(entry: JournalEntry) -> bytes:
+    """The frame as the service wrote it before shadow scoring (FRAME_VERSION 1): five figures an answer."""
+    answers = [list(answer)[:5] for answer in entry.answers]
+    meta = orjson.dumps([1, *entry[:8], answers, entry.body is not None, entry.simulated])
+    payload = b"".join((META_LENGTH.pack(len(meta)), meta, entry.body or b""))
+    return FRAME_HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def test_a_frame_carries_the_challengers_version_probability_and_decision() -> None:
+    entry = _shadowed({"application": example_application()})
+    decoded = JournalEntry.decode(next(iter_frames(entry.encode()))[1])
+    assert decoded == entry and FRAME_VERSION == 2
+    row = decode_entries([decoded], b"test-key").to_pylist()[0]
+    assert (row["probability"], row["decision"], row["model_version"]) == (0.12, "grant", "3")
+    assert (row["challenger_version"], row["challenger_probability"], row["challenger_decision"]) == (
+        "4", 0.41, "refuse")  # fmt: skip
+
+
+def test_a_version_1_frame_still_decodes_with_null_challenger_figures() -> None:
+    entry = _shadowed({"application": example_application()})
+    decoded = JournalEntry.decode(next(iter_frames(_version_1_frame(entry)))[1])
+    assert decoded.challenger_version is None and decoded.answers[0].challenger_probability is None
+    assert decoded._replace(challenger_version="4", answers=entry.answers) == entry
+    row = decode_entries([decoded], b"test-key").to_pylist()[0]
+    assert row["probability"] == 0.12 and row["decision"] == "grant"
+    challenger = ("challenger_version", "challenger_probability", "challenger_decision")
+    assert [row[column] for column in challenger] == [None] * 3
+
+
+def test_a_refused_request_has_no_challenger_figures_even_from_a_shadowing_worker() -> None:
+    refused = _shadowed({"application": {"AMT_INCOME_TOTAL": -1}})._replace(
+        status=400, error_kind="validation", answers=[]
+    )
+    row = decode_entries([refused], b"test-key").to_pylist()[0]
+    assert row["status"] == 400
+    assert row["challenger_version"] is None and row["challenger_probability"] is None
+
+
+def test_parquet_written_before_the_challenger_columns_still_reads(tmp_path: Path) -> None:
+    # A partition of the old schema (no challenger columns) alone, then beside a new one.
+    old_schema = pa.schema([f for f in STORED_SCHEMA if not f.name.startswith("challenger_")])
+    table = records_table([_record(request_id="old-1")]).select(old_schema.names)
+    folder = tmp_path / "store" / f"day={table.column('timestamp')[0].as_py().date().isoformat()}"
+    folder.mkdir(parents=True)
+    pq.write_table(table, folder / "part-old-000000000000-000000000001.parquet")
+    store = ParquetStore(tmp_path / "store")
+    only_old = store.records()
+    assert list(only_old["request_id"]) == ["old-1"] and only_old["challenger_probability"].isna().all()
+    write_records(store, [_record(request_id="new-1", challenger_version="4", challenger_probability=0.5,
+                                  challenger_decision="refuse")])  # fmt: skip
+    both = store.records().set_index("request_id")
+    assert both.loc["new-1", "challenger_probability"] == 0.5
+    assert both.loc["new-1", "challenger_version"] == "4"
+    assert pd.isna(both.loc["old-1", "challenger_probability"]) and store.count() == 2
+    assert store.compact(min_parts=2) == 2  # pyarrow reads the old file with the full schema too
+    assert store.records().set_index("request_id").loc["new-1", "challenger_decision"] == "refuse"
+
+
+def drop_challenger_columns(url: str) -> None:
+    """Make the store's records table look as an older version created it (no challenger columns)."""
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        for column in ("challenger_version", "challenger_probability", "challenger_decision"):
+            connection.execute(sa.text(f"ALTER TABLE records DROP COLUMN {column}"))
+    engine.dispose()
+
+
+def test_a_sqlite_records_table_created_before_gets_the_challenger_columns(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'records.db'}"
+    SqlStore(url).close()
+    drop_challenger_columns(url)
+    old = sa.create_engine(url)
+    with old.begin() as connection:  # a row the old version stored
+        row = {k: v for k, v in _record(request_id="old-1").row().items() if not k.startswith("challenger_")}
+        connection.execute(sa.insert(sa.Table("records", sa.MetaData(), autoload_with=connection)),
+                           [row | {"timestamp": row["timestamp"].replace(tzinfo=None)}])  # fmt: skip
+    old.dispose()
+    store = SqlStore(url)  # opening migrates
+    write_records(store, [_record(request_id="new-1", challenger_version="4", challenger_probability=0.5,
+                                  challenger_decision="refuse")])  # fmt: skip
+    found = store.records().set_index("request_id")
+    assert pd.isna(found.loc["old-1", "challenger_probability"])
+    assert found.loc["new-1", "challenger_version"] == "4"
+    store.close()

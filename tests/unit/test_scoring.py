@@ -112,8 +112,8 @@ def test_a_validated_batch_scores_as_its_records_do(
 ) -> None:
     records = _served_records(frame)[:50]
     batch = ApplicationBatch.from_models([Application.model_validate(r) for r in records])
-    np.testing.assert_array_equal(scorer.batch_probabilities(batch), scorer.probabilities(records))
+    np.testing.assert_array_equal(scorer.batch_scored(batch)[1], scorer.probabilities(records))
     steps = [("features", _OwnFeatures()), ("classifier", pipeline.named_steps["classifier"])]
     other = Scorer(Pipeline(steps), threshold=0.4, version="7")
-    np.testing.assert_array_equal(other.batch_probabilities(batch), scorer.probabilities(records))
-    assert scorer.batch_probabilities(ApplicationBatch.from_models([])).shape == (0,)
+    np.testing.assert_array_equal(other.batch_scored(batch)[1], scorer.probabilities(records))
+    assert scorer.batch_scored(ApplicationBatch.from_models([]))[1].shape == (0,)

@@ -313,8 +313,23 @@ def _quoted(name: str) -> str:
 
 
 def _file_list(files: Sequence[str]) -> str:
+    """The files as one relation with every record column: a file written before a column existed (the
+    challenger's, say) reads it as null, also when no file of the range has it (the optimiser drops the
+    empty typed branch, so scans keep their projection and filter push-down)."""
     quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    return f"read_parquet([{quoted}], union_by_name = true)"
+    return f"(SELECT * FROM read_parquet([{quoted}], union_by_name = true) UNION ALL BY NAME {_TYPED_NULLS})"
+
+
+_DUCKDB_TYPES = {"string": "VARCHAR", "double": "DOUBLE", "float": "FLOAT", "int16": "SMALLINT",
+                 "int32": "INTEGER", "int64": "BIGINT", "bool": "BOOLEAN"}  # fmt: skip
+# An empty relation of the record columns (not the inputs: those were there from the first file).
+_TYPED_NULLS = "(SELECT {} WHERE false)".format(
+    ", ".join(
+        f"NULL::{_DUCKDB_TYPES[str(f.type)]} AS {_quoted(f.name)}"
+        for f in STORED_SCHEMA
+        if f.name in RECORD_COLUMNS and f.name != "timestamp"
+    )
+)
 
 
 def _range_filter(start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
@@ -668,7 +683,8 @@ def _schema_lock(database: str | None):
 
 
 def create_schema(engine: Engine) -> None:
-    """Create the tables and indexes when missing (IF NOT EXISTS: several workers may open it at once)."""
+    """Create the tables and indexes when missing (IF NOT EXISTS: several workers may open it at once), and
+    add the record columns a table created by an older version lacks (the challenger's, say)."""
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":  # concurrent CREATE ... IF NOT EXISTS can still collide
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(7243001)"))
@@ -676,6 +692,21 @@ def create_schema(engine: Engine) -> None:
             connection.execute(CreateTable(table, if_not_exists=True))
             for index in table.indexes:
                 connection.execute(CreateIndex(index, if_not_exists=True))
+        add_missing_columns(connection)
+
+
+def add_missing_columns(connection: sa.Connection) -> list[str]:
+    """``ALTER TABLE records ADD COLUMN`` for each nullable record column the table lacks; their names.
+
+    Old rows read them as null. PostgreSQL gets ``IF NOT EXISTS``; SQLite has no such clause, but the
+    schema lock (a file lock) already lets one process at a time in."""
+    present = {column["name"] for column in sa.inspect(connection).get_columns(records_table.name)}
+    missing = [c for c in records_table.columns if c.name not in present and c.nullable]
+    guard = "IF NOT EXISTS " if connection.dialect.name == "postgresql" else ""
+    for column in missing:
+        kind = column.type.compile(dialect=connection.dialect)
+        connection.execute(sa.text(f'ALTER TABLE records ADD COLUMN {guard}"{column.name}" {kind}'))
+    return [column.name for column in missing]
 
 
 def open_store(settings: MonitoringSettings) -> RecordStore:

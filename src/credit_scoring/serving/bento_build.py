@@ -35,6 +35,8 @@ def model_labels(model: bentoml.Model) -> dict[str, str]:
         "model_tag": str(model.tag),
         "model_version": str(metadata.get("registry_version", "unknown")),
         "model_run_id": str(metadata.get("run_id", "unknown")),
+        # "none" rather than absent: `bentoml list` and the deploy controller read one label either way.
+        "challenger_version": str(metadata.get("challenger_version", "none")),
     }
 
 

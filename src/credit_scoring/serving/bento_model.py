@@ -18,6 +18,10 @@ from credit_scoring.model_layout import MLFLOW_MODEL_DIR
 from credit_scoring.scoring import Scorer
 
 BENTO_MODEL_NAME = "credit-scoring"
+# The @challenger, when one was packed: its MLflow model in this subfolder of the Bento model, its own
+# card (registry version, threshold, run) under this metadata key.
+CHALLENGER_DIR = "challenger"
+CHALLENGER_KEY = "challenger"
 PICKLE_FORMATS = ("cloudpickle", "pickle")
 
 
@@ -92,3 +96,19 @@ def onnx_model_bytes(model_dir: Path, engine: str, card: ModelCard) -> bytes | N
             "or serve the LightGBM booster with CREDIT_SCORING_ENGINE=native"
         )
     return onnx_bytes
+
+
+def challenger_card(metadata: Mapping[str, Any]) -> ModelCard | None:
+    """What the Bento model says about the challenger it carries (None: packed without one)."""
+    found = metadata.get(CHALLENGER_KEY)
+    return ModelCard.from_metadata(found) if found else None
+
+
+def load_challenger(
+    model_dir: Path, metadata: Mapping[str, Any], engine: str = DEFAULT_ENGINE
+) -> Scorer | None:
+    """The packed challenger as a Scorer on the service's engine (None when the Bento carries none)."""
+    card = challenger_card(metadata)
+    if card is None:
+        return None
+    return load_scorer(model_dir / CHALLENGER_DIR, card.metadata, engine)

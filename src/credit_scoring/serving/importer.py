@@ -18,7 +18,13 @@ from credit_scoring.model_layout import MLFLOW_MODEL_DIR, REFERENCE_PROFILE_ARTI
 from credit_scoring.registry import RegistryError, version_by_alias, version_threshold
 from credit_scoring.schema import example_application
 from credit_scoring.scoring import Scorer
-from credit_scoring.serving.bento_model import BENTO_MODEL_NAME, ModelFormatError, load_scorer
+from credit_scoring.serving.bento_model import (
+    BENTO_MODEL_NAME,
+    CHALLENGER_DIR,
+    CHALLENGER_KEY,
+    ModelFormatError,
+    load_scorer,
+)
 
 # The ONNX and native engines must agree on the worked example before a model enters the Bento store.
 ENGINE_TOLERANCE = 1e-5
@@ -98,23 +104,44 @@ def _stage(client: MlflowClient, version: ModelVersion, staging: Path) -> tuple[
     return staged, reference
 
 
-def import_production_model(tracking_uri: str, name: str, alias: str) -> bentoml.Model:
-    """Copy the aliased registry version into a new BentoML model ``credit-scoring:<generated version>``.
+def import_production_model(
+    tracking_uri: str, name: str, alias: str, challenger_alias: str | None = None
+) -> bentoml.Model:
+    """Copy the aliased registry version into a new BentoML model ``credit-scoring:<generated version>``,
+    with the ``challenger_alias`` version (when one carries it) in its ``challenger/`` subfolder.
 
-    The copy is smoke-tested (loaded and used to score the worked example) before it is saved, so a Bento
-    is never built around a model the service could not load. Every import creates a new store entry,
-    so ``credit-scoring:latest`` is always the model just imported, also after a rollback.
+    Each copy is smoke-tested (loaded and used to score the worked example, both engines) before it is
+    saved, so a Bento is never built around a model the service could not load. Every import creates a
+    new store entry, so ``credit-scoring:latest`` is always the model just imported, also after a rollback.
+    One model carries the serving set: a Bento with or without a challenger builds from the same bentofile.
     """
     client = MlflowClient(tracking_uri=tracking_uri)
     version = find_alias(client, name, alias)
+    challenger = version_by_alias(client, name, challenger_alias) if challenger_alias else None
     with tempfile.TemporaryDirectory(prefix="credit-import-") as tmp:
         staged, reference = _stage(client, version, Path(tmp))
-        scorer = smoke_test(staged, {**_minimal_metadata(version), "threshold": version_threshold(version)})
+        scorer = smoke_test(staged, _card(version))
         metadata = bento_metadata(version, alias, list(scorer.feature_names), reference is not None)
         labels = {"registry_version": str(version.version), "alias": alias, "run_id": str(version.run_id)}
+        if challenger is not None:
+            metadata[CHALLENGER_KEY] = _stage_challenger(client, challenger, challenger_alias, staged)  # type: ignore[arg-type]
+            metadata["challenger_version"] = labels["challenger_version"] = str(challenger.version)
         with bentoml.models.create(BENTO_MODEL_NAME, labels=labels, metadata=metadata) as model:
             shutil.copytree(staged, model.path, dirs_exist_ok=True)
     return bentoml.models.get(model.tag)
+
+
+def _stage_challenger(client: MlflowClient, version: ModelVersion, alias: str, staged: Path) -> dict:
+    """Download the challenger into ``staged/challenger/``, smoke-test it like the champion; its metadata."""
+    folder = staged / CHALLENGER_DIR
+    download = staged.parent / "challenger-download"
+    shutil.copytree(_download_model(client, version, download), folder / MLFLOW_MODEL_DIR)
+    scorer = smoke_test(folder, _card(version))
+    return bento_metadata(version, alias, list(scorer.feature_names), reference=False)
+
+
+def _card(version: ModelVersion) -> dict[str, Any]:
+    return {**_minimal_metadata(version), "threshold": version_threshold(version)}
 
 
 def smoke_test(staged: Path, metadata: dict[str, Any]) -> Scorer:

@@ -25,6 +25,7 @@ from credit_scoring.recording.journal import JournalUnavailable, JournalWriter, 
 from credit_scoring.recording.protocol import Answer, JournalEntry, new_request_id
 from credit_scoring.recording.supervisor import IngestSupervisor
 from credit_scoring.serving.guards import KIB, send_json
+from credit_scoring.serving.shadow import Shadow, ShadowScores
 from credit_scoring.settings import MonitoringSettings, Settings
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class Exchange:
     """One API request seen by the middleware: start, body kept, the response held until recorded."""
 
     __slots__ = ("answer", "endpoint", "held", "inference_ms", "recorded", "request_chunks", "request_size",
-                 "started", "status")  # fmt: skip
+                 "shadow", "started", "status")  # fmt: skip
 
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
@@ -74,6 +75,7 @@ class Exchange:
         self.held: list[dict] = []
         self.answer: Any = None  # a single application's answer, noted by the API method
         self.inference_ms: float | None = None
+        self.shadow: ShadowScores | None = None  # the challenger's figures for the same applications
         self.recorded = False
 
     def keep_request(self, message: Mapping[str, Any]) -> None:
@@ -107,24 +109,26 @@ class Exchange:
 _exchange: ContextVar[Exchange | None] = ContextVar("credit_scoring_exchange", default=None)
 
 
-def note_scored(answer: Any, inference_ms: float) -> None:
-    """Hand a single-application answer (/score, /explain) to the request's middleware; no-op outside one.
+def note_scored(answer: Any, inference_ms: float, shadow: ShadowScores | None = None) -> None:
+    """Hand a single-application answer (/score, /explain), and the challenger's figures for it, to the
+    request's middleware; no-op outside one.
 
     The method runs in the request's own task, so the middleware's exchange is in its context.
     """
     exchange = _exchange.get()
     if exchange is not None:
-        exchange.answer, exchange.inference_ms = answer, inference_ms
+        exchange.answer, exchange.inference_ms, exchange.shadow = answer, inference_ms, shadow
 
 
-def note_scored_batch(answers: Any, inference_ms: float) -> None:
-    """Hand a batch's ``BatchAnswers`` to the request's middleware (/score_batch); no-op outside one.
+def note_scored_batch(answers: Any, inference_ms: float, shadow: ShadowScores | None = None) -> None:
+    """Hand a batch's ``BatchAnswers`` (and the challenger's figures) to the request's middleware
+    (/score_batch); no-op outside one.
 
     The batch is scored in the request's own task (no adaptive batching merges requests), as /score is.
     """
     exchange = _exchange.get()
     if exchange is not None:
-        exchange.answer, exchange.inference_ms = answers, inference_ms
+        exchange.answer, exchange.inference_ms, exchange.shadow = answers, inference_ms, shadow
 
 
 def _unavailable(why: str) -> list[dict]:
@@ -144,19 +148,23 @@ class RequestLog:
         model_name: str,
         model_version: str,
         settings: MonitoringSettings | None = None,
+        shadow: Shadow | None = None,
     ) -> None:
         self.journal, self.ingest, self.settings = journal, ingest, settings
         self.model_name, self.model_version = model_name, model_version
+        self.shadow = shadow
 
     @classmethod
-    def open(cls, scorer: Any, monitoring: MonitoringSettings, settings: Settings) -> RequestLog:
+    def open(
+        cls, scorer: Any, monitoring: MonitoringSettings, settings: Settings, shadow: Shadow | None = None
+    ) -> RequestLog:
         """Journal and ingest process started, or neither with ``CREDIT_MONITORING_ENABLED=false``."""
         if not monitoring.monitoring_enabled:
-            return cls(None, None, scorer.name, scorer.version)
+            return cls(None, None, scorer.name, scorer.version, shadow=shadow)
         writer_id = default_writer_id()
         journal = JournalWriter.from_settings(monitoring, writer_id).start()
         ingest = IngestSupervisor(monitoring, settings.pseudonymisation_secret, writer_id).start()
-        return cls(journal, ingest, scorer.name, scorer.version, monitoring)
+        return cls(journal, ingest, scorer.name, scorer.version, monitoring, shadow)
 
     @property
     def enabled(self) -> bool:
@@ -200,26 +208,35 @@ class RequestLog:
         answers = self._answers(exchange) if error_kind(status) is None else []
         single = exchange.endpoint != BATCH_ENDPOINT and len(answers) == 1
         body = exchange.request_body() if answers or exchange.endpoint != BATCH_ENDPOINT else None
+        shadow = exchange.shadow.version if exchange.shadow is not None and answers else None
         return JournalEntry(
             exchange.endpoint, self.model_name, self.model_version, status, error_kind(status), latency_ms,
-            time.time(), answers[0].request_id if single else new_request_id(), answers, body,
+            time.time(), answers[0].request_id if single else new_request_id(), answers, body, False, shadow,
         )  # fmt: skip
 
     def _answers(self, exchange: Exchange) -> list[Answer]:
+        shadow = exchange.shadow
         if exchange.endpoint != BATCH_ENDPOINT:
             a = exchange.answer
-            return [] if a is None else [Answer(a.request_id, a.probability, a.decision, a.threshold,
-                                                exchange.inference_ms)]  # fmt: skip
+            if a is None:
+                return []
+            theirs = (shadow.probabilities[0], shadow.decisions[0]) if shadow is not None else (None, None)
+            return [Answer(a.request_id, a.probability, a.decision, a.threshold, exchange.inference_ms,
+                           *theirs)]  # fmt: skip
         batch, took = exchange.answer, exchange.inference_ms
         if batch is None:
             return []
         figures = zip(batch.request_ids, batch.probabilities, batch.decisions, strict=True)
-        return [Answer(rid, p, decision, batch.threshold, took) for rid, p, decision in figures]
+        if shadow is None:
+            return [Answer(rid, p, decision, batch.threshold, took) for rid, p, decision in figures]
+        theirs = zip(shadow.probabilities, shadow.decisions, strict=True)
+        return [Answer(rid, p, decision, batch.threshold, took, cp, cd)
+                for (rid, p, decision), (cp, cd) in zip(figures, theirs, strict=True)]  # fmt: skip
 
     def health(self) -> dict[str, Any]:
         """This worker's journal, the host's journal lag and ingest (JSON of GET /monitoring/health)."""
         if self.journal is None or self.settings is None:
-            return {"enabled": False, "pid": os.getpid()}
+            return {"enabled": False, "pid": os.getpid(), "shadow": self._shadow_health()}
         writer, lag = self.journal.stats(), journal_lag(self.settings.journal_path)
         supervisor = self.ingest
         ingest = read_status(self.settings.journal_path) | {
@@ -227,7 +244,12 @@ class RequestLog:
             "process_restarts": supervisor.restarts,  # type: ignore[union-attr]
         }
         return {"enabled": True, "pid": os.getpid(), "journal": writer.as_dict(), "lag": lag.as_dict(),
-                "ingest": ingest, "alerts": self.alerts(writer.as_dict(), lag.lag_seconds)}  # fmt: skip
+                "ingest": ingest, "alerts": self.alerts(writer.as_dict(), lag.lag_seconds),
+                "shadow": self._shadow_health()}  # fmt: skip
+
+    def _shadow_health(self) -> dict[str, Any] | None:
+        """The challenger's shadow figures of this worker (None: no shadow scoring set up)."""
+        return self.shadow.health() if self.shadow is not None else None
 
     def alerts(self, writer: Mapping[str, Any], lag_seconds: float) -> list[str]:
         """Why the recording needs a look, one sentence each."""
