@@ -47,7 +47,7 @@ train: venv ## Train, evaluate and register a model (DATA=path/to/application_tr
 	$(PY) registry/train.py $(if $(DATA),--data $(DATA))
 
 promote: venv ## Promote the newest version to @production if it beats the champion (VERSION= to pick one)
-	$(PY) registry/promote.py $(if $(VERSION),--version $(VERSION))
+	$(PY) registry/promote.py $(if $(VERSION),--version $(VERSION)) $(if $(MIN_SHADOW),--min-shadow $(MIN_SHADOW))
 
 challenger: venv ## Set @challenger (scored in shadow by the next `make build`) to VERSION= after the ECE gate
 	@test -n "$(VERSION)$(CLEAR)" || { echo "usage: make challenger VERSION=n (or CLEAR=1 to remove the alias)" >&2; exit 2; }

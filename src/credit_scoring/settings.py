@@ -40,6 +40,11 @@ class Settings(ProjectSettings):
     experiment_name: str = "credit-scoring"
     model_name: str = "credit-scoring"
     production_alias: str = "production"
+    challenger_alias: str = Field(
+        default="challenger",
+        description="Alias of the version scored in shadow beside @production (make challenger, or the "
+        "MLflow UI). Env CREDIT_CHALLENGER_ALIAS.",
+    )
 
     seed: int = 42
     synthetic_rows: int = 100_000
@@ -63,6 +68,14 @@ class Settings(ProjectSettings):
         lt=1,
         description="Largest expected calibration error (10 equal-size groups, on the candidate's test "
         "rows) a version may show and still be promoted. Env CREDIT_PROMOTION_MAX_ECE.",
+    )
+
+    promotion_min_shadow_decisions: int = Field(
+        default=0,
+        ge=0,
+        description="Shadow decisions a candidate must have scored as @challenger of the current champion "
+        "before promotion, with an estimated (and, once outcomes exist, realized) cost not worse than the "
+        "champion's on them; 0 = live evidence not required. Env CREDIT_PROMOTION_MIN_SHADOW_DECISIONS.",
     )
 
     scoring_engine: Literal["onnx", "native"] = Field(
