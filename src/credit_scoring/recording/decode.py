@@ -195,6 +195,11 @@ def _table(
         "probability": [a.probability if a else None for _, _, a in rows],
         "decision": [a.decision if a else None for _, _, a in rows],
         "threshold": [a.threshold if a else None for _, _, a in rows],
+        # The challenger's figures only beside an answer it shadowed (a refused request has none).
+        "challenger_version": [e.challenger_version if a and a.challenger_decision else None
+                               for e, _, a in rows],
+        "challenger_probability": [a.challenger_probability if a else None for _, _, a in rows],
+        "challenger_decision": [a.challenger_decision if a else None for _, _, a in rows],
         "latency_ms": [e.latency_ms for e, _, _ in rows],
         "inference_ms": [a.inference_ms if a else None for _, _, a in rows],
         "status": [e.status for e, _, _ in rows],

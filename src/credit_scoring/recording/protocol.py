@@ -29,7 +29,8 @@ _NEVER_STORED = frozenset({ID_COLUMN, TARGET_COLUMN})
 # reader tell a whole frame from a torn tail (a crash or a full disk in the middle of a write).
 FRAME_HEADER = struct.Struct("<II")
 META_LENGTH = struct.Struct("<I")
-FRAME_VERSION = 1
+# Version 2 added the challenger's figures (shadow scoring); version 1 frames still decode, without them.
+FRAME_VERSION = 2
 SEGMENT_NAME_SUFFIX = ".wal"
 
 
@@ -62,6 +63,8 @@ class Answer(NamedTuple):
     decision: str
     threshold: float
     inference_ms: float | None
+    challenger_probability: float | None = None  # the @challenger's, scored in shadow (None: none, failed)
+    challenger_decision: str | None = None
 
 
 class JournalEntry(NamedTuple):
@@ -82,11 +85,13 @@ class JournalEntry(NamedTuple):
     answers: Sequence[Answer]
     body: bytes | None
     simulated: bool = False
+    challenger_version: str | None = None  # the registry version that scored in shadow (None: no challenger)
 
     def encode(self) -> bytes:
         """One self-checking frame (header, metadata, body): appended with a single write."""
         answers = [tuple(answer) for answer in self.answers]  # orjson writes no named tuples
-        meta = orjson.dumps([FRAME_VERSION, *self[:8], answers, self.body is not None, self.simulated])
+        flags = [self.body is not None, self.simulated, self.challenger_version]
+        meta = orjson.dumps([FRAME_VERSION, *self[:8], answers, *flags])
         payload = b"".join((META_LENGTH.pack(len(meta)), meta, self.body or b""))
         return FRAME_HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
@@ -95,9 +100,11 @@ class JournalEntry(NamedTuple):
         """The entry of a frame's payload (whose CRC was checked by the reader)."""
         (size,) = META_LENGTH.unpack_from(payload)
         meta = orjson.loads(payload[META_LENGTH.size : META_LENGTH.size + size])
+        # Version 1 (before shadow scoring) has no challenger version and five figures per answer.
+        challenger = meta.pop() if meta[0] >= 2 else None
         _version, *fields, answers, has_body, simulated = meta
         body = bytes(payload[META_LENGTH.size + size :]) if has_body else None
-        return cls(*fields, [Answer(*a) for a in answers], body, simulated)
+        return cls(*fields, [Answer(*a) for a in answers], body, simulated, challenger)
 
 
 def new_request_id() -> str:
