@@ -31,7 +31,7 @@ def main(
     from credit_scoring.settings import get_settings
 
     settings = get_settings()
-    alias = f"models:/{settings.model_name}@{settings.challenger_alias}"
+    alias = settings.challenger_model_uri
     if clear:
         previous = clear_challenger(settings)
         typer.echo(f"{alias} removed (was version {previous})" if previous else f"{alias} was not set")

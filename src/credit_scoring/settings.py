@@ -40,11 +40,6 @@ class Settings(ProjectSettings):
     experiment_name: str = "credit-scoring"
     model_name: str = "credit-scoring"
     production_alias: str = "production"
-    challenger_alias: str = Field(
-        default="challenger",
-        description="Alias of the version scored in shadow beside @production (make challenger, or the "
-        "MLflow UI). Env CREDIT_CHALLENGER_ALIAS.",
-    )
 
     seed: int = 42
     synthetic_rows: int = 100_000
@@ -82,6 +77,17 @@ class Settings(ProjectSettings):
         default="onnx",
         description="Model engine of the service: ONNX Runtime (fastest; the model shipped by training) or "
         "the LightGBM booster. Env CREDIT_SCORING_ENGINE.",
+    )
+    # Shadow scoring: the @challenger packed beside @production scores every request, never answers.
+    challenger_alias: str = Field(
+        default="challenger",
+        description="Registry alias of the model `make build` packs beside @production to score in shadow "
+        "(none packed when no version carries it). Env CREDIT_CHALLENGER_ALIAS.",
+    )
+    shadow_enabled: bool = Field(
+        default=True,
+        description="Score every request with the packed challenger too and record its figures; false "
+        "switches it off at serve time without a rebuild. Env CREDIT_SHADOW_ENABLED.",
     )
     bentoml_speedups: bool = Field(
         default=True,
@@ -144,6 +150,10 @@ class Settings(ProjectSettings):
     @property
     def production_model_uri(self) -> str:
         return f"models:/{self.model_name}@{self.production_alias}"
+
+    @property
+    def challenger_model_uri(self) -> str:
+        return f"models:/{self.model_name}@{self.challenger_alias}"
 
 
 @dataclass(frozen=True)
