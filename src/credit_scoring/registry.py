@@ -231,6 +231,8 @@ def promote(
     if refusal is not None:
         return refusal
     if champion is None:
+        if shadow is not None and shadow.min_decisions > 0:
+            report("no champion to shadow: live evidence is not required for the first production model")
         return _promote_first(client, candidate, settings, weights, report)
     report(f"champion:  {name} version {champion.version} (@{alias})")
     decision = _compare(candidate, champion, tolerance, force, weights, report)
