@@ -42,6 +42,7 @@ def comparison_table(sums: pd.DataFrame, weights: CostWeights) -> pd.DataFrame:
     if sums.empty:
         return pd.DataFrame()
     table = sums[[*PAIR, "period", "decisions", "outcomes", "first", "last"]].copy()
+    table[["decisions", "outcomes"]] = table[["decisions", "outcomes"]].astype("int64")
     table["agreement"] = sums["agreed"] / sums["decisions"]
     for name in ("mean_shift", "mean_abs_shift", *SHIFT_QUANTILE_COLUMNS):
         table[name] = sums[name]

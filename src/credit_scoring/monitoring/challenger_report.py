@@ -71,7 +71,7 @@ def agreement_figure(comparison: ChallengerComparison) -> Figure:
     shift = axes.twinx()
     shift.plot(moments, days["mean_shift"], color="tab:purple", linestyle="--", label="mean shift")
     shift.set_ylabel("mean challenger - champion")
-    figure.legend(loc="lower left", fontsize="small")
+    figure.legend(loc="upper right", fontsize="small")
     figure.autofmt_xdate()
     figure.tight_layout()
     return figure
@@ -91,6 +91,7 @@ def _shift_axes(axes: Any, histogram: pd.DataFrame, versions: tuple[str, str]) -
     axes.axvline(0.0, color="grey", linestyle=":")
     axes.set_xlabel(f"challenger v{versions[1]} - champion v{versions[0]} probability (ends: beyond)")
     axes.set_ylabel("decisions")
+    axes.tick_params(axis="x", labelrotation=30)
 
 
 def _cost_axes(axes: Any, daily: pd.DataFrame, versions: tuple[str, str]) -> None:
