@@ -46,7 +46,7 @@ data: venv ## Write a synthetic application_train.csv (ROWS=, OUT=)
 train: venv ## Train, evaluate and register a model (DATA=path/to/application_train.csv for real data)
 	$(PY) registry/train.py $(if $(DATA),--data $(DATA))
 
-promote: venv ## Promote the newest version to @production if it beats the champion (VERSION= to pick one)
+promote: venv ## Promote the newest version to @production if not worse (VERSION=, MIN_SHADOW= live decisions)
 	$(PY) registry/promote.py $(if $(VERSION),--version $(VERSION)) $(if $(MIN_SHADOW),--min-shadow $(MIN_SHADOW))
 
 challenger: venv ## Set @challenger (scored in shadow by the next `make build`) to VERSION= after the ECE gate
@@ -68,7 +68,7 @@ build: venv ## Import models:/credit-scoring@production into BentoML and build t
 serve: venv ## Serve the latest Bento on PORT
 	$(PY) bento/serve.py --port $(PORT)
 
-demo: venv ## Everything from nothing: data, train, promote, build, serve, monitor, simulated traffic
+demo: venv ## Everything from nothing: data, train, promote, challenger, build, serve, monitor, traffic
 	bash bento/demo.sh
 
 demo-stop: ## Stop the processes `make demo` started
