@@ -25,7 +25,8 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
 .DEFAULT_GOAL := help
 .PHONY: help venv system-deps data train promote mlflow-ui build serve demo demo-stop test test-fast lint \
-        simulate backfill drift-report export-decisions outcomes performance-report monitor profile bench \
+        simulate backfill drift-report export-decisions outcomes performance-report challenger-report \
+        challenger monitor profile bench \
         bench-monitor container-test clean score-file
 
 help: ## List the targets
@@ -45,8 +46,12 @@ data: venv ## Write a synthetic application_train.csv (ROWS=, OUT=)
 train: venv ## Train, evaluate and register a model (DATA=path/to/application_train.csv for real data)
 	$(PY) registry/train.py $(if $(DATA),--data $(DATA))
 
-promote: venv ## Promote the newest version to @production if it beats the champion (VERSION= to pick one)
-	$(PY) registry/promote.py $(if $(VERSION),--version $(VERSION))
+promote: venv ## Promote the newest version to @production if not worse (VERSION=, MIN_SHADOW= live decisions)
+	$(PY) registry/promote.py $(if $(VERSION),--version $(VERSION)) $(if $(MIN_SHADOW),--min-shadow $(MIN_SHADOW))
+
+challenger: venv ## Set @challenger (scored in shadow by the next `make build`) to VERSION= after the ECE gate
+	@test -n "$(VERSION)$(CLEAR)" || { echo "usage: make challenger VERSION=n (or CLEAR=1 to remove the alias)" >&2; exit 2; }
+	$(PY) registry/challenger.py $(if $(filter 1,$(CLEAR)),--clear,--version $(VERSION))
 
 score-file: venv ## Score a file with @production (IN=, OUT=, ENGINE=local|spark, REJECTS=, MASTER=)
 	@test -n "$(IN)" -a "$(origin OUT)" != file || { echo "usage: make score-file IN=applications.csv" \
@@ -63,7 +68,7 @@ build: venv ## Import models:/credit-scoring@production (and @challenger when se
 serve: venv ## Serve the latest Bento on PORT
 	$(PY) bento/serve.py --port $(PORT)
 
-demo: venv ## Everything from nothing: data, train, promote, build, serve, monitor, simulated traffic
+demo: venv ## Everything from nothing: data, train, promote, challenger, build, serve, monitor, traffic
 	bash bento/demo.sh
 
 demo-stop: ## Stop the processes `make demo` started
@@ -88,6 +93,9 @@ outcomes: venv ## Load loan outcomes and join them to the stored decisions (FILE
 
 performance-report: venv ## Realized vs estimated performance, calibration, fairness; exit 1 on alert (START=, END=)
 	$(PY) monitor_app/performance_report.py $(if $(START),--start "$(START)") $(if $(END),--end "$(END)")
+
+challenger-report: venv ## Champion vs challenger on shadow-scored decisions: JSON, Markdown, figure (START=, END=)
+	$(PY) monitor_app/challenger_report.py $(if $(START),--start "$(START)") $(if $(END),--end "$(END)")
 
 monitor: venv ## Start the Streamlit monitor on MONITOR_PORT
 	$(PY) monitor_app/serve_monitor.py --server.port $(MONITOR_PORT) --server.headless true \

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make demo`: the whole main job from nothing, on embedded defaults (SQLite, local files, synthetic data).
-#   bash bento/demo.sh        data -> train -> promote -> build -> serve + monitor + MLflow UI -> traffic
+#   bash bento/demo.sh        data -> train -> promote -> challenger -> build -> serve + monitor + MLflow UI
+#                             -> history (both models) -> outcomes -> reports -> traffic
 #   bash bento/demo.sh stop   stop what an earlier run started (by the pids it recorded)
 # Ports and sizes come from the environment: PORT, MONITOR_PORT, MLFLOW_PORT, ROWS, BACKFILL_DAYS, BACKFILL_PER_DAY,
-# OUTCOME_MATURITY_DAYS.
+# OUTCOME_MATURITY_DAYS, CHALLENGER_LEAVES, CHALLENGER_LEARNING_RATE (the challenger variant).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,19 +72,26 @@ if [ "${1:-}" = "stop" ]; then
 fi
 stop_all  # a second `make demo` replaces the first one's servers
 
-step "1/6 Synthetic data ($ROWS rows, the exact application_train.csv format)"
+step "1/7 Synthetic data ($ROWS rows, the exact application_train.csv format)"
 "$PY" registry/make_data.py --rows "$ROWS" --out var/synthetic/application_train.csv
 
-step "2/6 Train, track in MLflow and register (same rows, regenerated from the same seed)"
+step "2/7 Train, track in MLflow and register (same rows, regenerated from the same seed)"
 CREDIT_SYNTHETIC_ROWS=$ROWS "$PY" registry/train.py
 
-step "3/6 Promote to @production (refused if worse than the current champion)"
+step "3/7 Promote to @production (refused if worse than the current champion)"
 "$PY" registry/promote.py || echo "promotion refused: the current @production model stays in service"
 
-step "4/6 Build the Bento from models:/credit-scoring@production"
+step "4/7 A challenger: a second variant (more leaves, faster learning), set as @challenger to score in shadow"
+# Its own version in the registry; `make challenger` applies the promotion's gates (ONNX parity, calibration)
+# and never touches @production. Bigger steps, so fewer trees: this training is the shorter of the two.
+CREDIT_SYNTHETIC_ROWS=$ROWS "$PY" registry/train.py --num-leaves "${CHALLENGER_LEAVES:-31}" \
+  --learning-rate "${CHALLENGER_LEARNING_RATE:-0.15}"
+"$PY" registry/challenger.py || echo "challenger refused: the service runs without shadow scoring"
+
+step "5/7 Build the Bento from models:/credit-scoring@production (and @challenger, scored in shadow)"
 "$PY" bento/build.py
 
-step "5/6 Serve the API, the monitor and the MLflow UI"
+step "6/7 Serve the API, the monitor and the MLflow UI"
 # The demo's store starts empty: a second backfill into the first one's store would add a second history.
 rm -rf var/monitoring
 # Profiles reach disk at every checkpoint (30 s by default): every 5 s here, so the monitor and the drift
@@ -97,7 +105,7 @@ wait_for api "http://localhost:$PORT/readyz" 180
 wait_for monitor "http://localhost:$MONITOR_PORT/_stcore/health" 120
 wait_for mlflow "http://localhost:$MLFLOW_PORT/health" 120
 
-step "6/6 Simulated history and traffic so the monitor has something to show"
+step "7/7 Simulated history and traffic so the monitor has something to show"
 # Days of history (daily rhythm, a drift episode, a latency incident), marked simulated in the store, so
 # every chart of the monitor opens on days, not on two points; then live traffic through the API.
 "$PY" monitor_app/backfill.py --days "${BACKFILL_DAYS:-90}" --per-day "${BACKFILL_PER_DAY:-1000}"
@@ -106,6 +114,9 @@ step "6/6 Simulated history and traffic so the monitor has something to show"
 "$PY" -m credit_scoring_tools.outcome_simulation --maturity-days "${OUTCOME_MATURITY_DAYS:-30}"
 "$PY" monitor_app/performance_report.py --out var/reports/performance \
   || echo "(the performance report raised an alert: see var/reports/performance/performance.md)"
+# The challenger scored the same history in shadow: agreement, score shift, estimated and realized cost.
+"$PY" monitor_app/challenger_report.py --out var/reports/challenger \
+  || echo "(no challenger report: no version carries @challenger)"
 "$PY" monitor_app/simulate.py --scenario normal --rate 40 --duration 20 --port "$PORT"
 "$PY" monitor_app/simulate.py --scenario bad-inputs --rate 20 --duration 5 --port "$PORT"
 "$PY" monitor_app/simulate.py --scenario drift --rate 40 --duration 15 --port "$PORT"
@@ -121,9 +132,11 @@ Everything is running:
   MLflow UI          http://localhost:$MLFLOW_PORT/
   Drift report       var/reports/latest/report.md
   Performance report var/reports/performance/performance.md  (monitor page "Model performance")
+  Challenger report  var/reports/challenger/challenger.md    (monitor page "Challenger")
 
 Score an application:
   curl -s -X POST http://localhost:$PORT/score -H 'Content-Type: application/json' -d @$STATE/example_request.json
 
 More traffic:  make simulate SCENARIO=drift      Stop everything:  make demo-stop
+Promote the challenger on its live evidence:  make promote VERSION=<its version> MIN_SHADOW=1000
 EOF

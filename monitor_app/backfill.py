@@ -21,8 +21,10 @@ def main(
     """Simulate DAYS days of traffic with a daily rhythm, a drift episode (incomes +30 %, EXT_SOURCE_3
     missing twice as often, older applicants) from 30 % to 10 % of the history back, and a latency
     incident (requests 8 times slower, some 503) half-way back; score it with the @production model (ONNX,
-    as the API does); append it to a journal with its past timestamps, marked simulated; ingest it into the
-    configured store and whylogs profiles (windowed by each record's time). Prints progress per day.
+    as the API does) and, when a version carries @challenger, with that one too (its figures stored beside
+    the champion's, as shadow scoring does); append it to a journal with its past timestamps, marked
+    simulated; ingest it into the configured store and whylogs profiles (windowed by each record's time).
+    Prints progress per day.
     Exit code: 0 done, 2 usage error, 3 no usable @production model (run `make train promote`)."""
     if days < 1 or per_day < 1:
         raise UsageError("--days and --per-day must be at least 1")

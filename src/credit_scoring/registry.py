@@ -6,7 +6,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,6 +21,12 @@ from mlflow.exceptions import MlflowException
 from credit_scoring.cost import CostWeights, Evaluation, evaluate_scores
 from credit_scoring.errors import ExitCode, UsageError
 from credit_scoring.model_layout import EVALUATION_ARTIFACT
+from credit_scoring.monitoring.challenger import (
+    ChallengerSource,
+    PairSummary,
+    build_comparison,
+    pair_evidence,
+)
 from credit_scoring.schema import TARGET_COLUMN
 from credit_scoring.settings import Settings
 
@@ -43,6 +49,12 @@ Report = Callable[[str], None]
 
 class RegistryError(UsageError, RuntimeError):
     """A registry request that cannot be satisfied; the message says why and what to do."""
+
+
+class GateRefusal(RegistryError):
+    """A version the gates refuse (ONNX parity, calibration): the job ran and said no, exit 1."""
+
+    exit_code = ExitCode.ALERT
 
 
 def configure_tracking(settings: Settings) -> str:
@@ -193,9 +205,11 @@ def promote(
     tolerance: float | None = None,
     force: bool = False,
     report: Report = lambda message: None,
+    shadow: ShadowRequirement | None = None,
 ) -> PromotionDecision:
     """Move the production alias to the candidate if it is calibrated (ECE at most
-    ``settings.promotion_max_ece``) and not worse than the champion on business cost."""
+    ``settings.promotion_max_ece``), not worse than the champion on business cost and, when ``shadow``
+    requires it, not worse on the live decisions it scored in shadow of that champion."""
     client = MlflowClient()
     name, alias = settings.model_name, settings.production_alias
     candidate = get_version(client, name, version)
@@ -217,9 +231,15 @@ def promote(
     if refusal is not None:
         return refusal
     if champion is None:
+        if shadow is not None and shadow.min_decisions > 0:
+            report("no champion to shadow: live evidence is not required for the first production model")
         return _promote_first(client, candidate, settings, weights, report)
     report(f"champion:  {name} version {champion.version} (@{alias})")
     decision = _compare(candidate, champion, tolerance, force, weights, report)
+    if shadow is not None and shadow.min_decisions > 0:
+        decision = _weigh_shadow(
+            client, candidate, champion, decision, shadow, tolerance, force, weights, report
+        )
     if decision.promoted:
         client.set_registered_model_alias(name, alias, candidate.version)
     return decision
@@ -251,6 +271,27 @@ def _onnx_refusal(
     return decision
 
 
+def calibration_check(
+    candidate: ModelVersion, settings: Settings, report: Report
+) -> tuple[Evaluation, pd.DataFrame, str | None]:
+    """The candidate's evaluation on its test rows, those rows, and why its ECE is above the setting (or
+    None): the gate both promotion and setting a challenger apply."""
+    frame = evaluation_frame(candidate.run_id)
+    evaluation = evaluate_version(candidate, frame, settings.cost_weights)
+    limit = settings.promotion_max_ece
+    report(
+        f"calibration: ECE {evaluation.ece:.4f} on {len(frame)} test rows of the candidate (limit {limit:g})"
+    )
+    if evaluation.ece <= limit:
+        return evaluation, frame, None
+    problem = (
+        f"version {candidate.version} is not calibrated: expected calibration error {evaluation.ece:.4f} > "
+        f"{limit:g} (mean P(default) {evaluation.mean_probability:.2%} vs {evaluation.default_rate:.2%} "
+        "observed)"
+    )
+    return evaluation, frame, problem
+
+
 def _calibration_refusal(
     client: MlflowClient,
     candidate: ModelVersion,
@@ -261,19 +302,9 @@ def _calibration_refusal(
 ) -> PromotionDecision | None:
     """A refusal when the candidate's probabilities are not probabilities of default on its test rows
     (expected calibration error above the setting): the threshold and every estimate built on them lie."""
-    frame = evaluation_frame(candidate.run_id)
-    evaluation = evaluate_version(candidate, frame, settings.cost_weights)
-    limit = settings.promotion_max_ece
-    report(
-        f"calibration: ECE {evaluation.ece:.4f} on {len(frame)} test rows of the candidate (limit {limit:g})"
-    )
-    if evaluation.ece <= limit:
+    evaluation, frame, problem = calibration_check(candidate, settings, report)
+    if problem is None:
         return None
-    problem = (
-        f"version {candidate.version} is not calibrated: expected calibration error {evaluation.ece:.4f} > "
-        f"{limit:g} (mean P(default) {evaluation.mean_probability:.2%} vs {evaluation.default_rate:.2%} "
-        "observed)"
-    )
     if force:
         report(f"warning: {problem}; promoted anyway (--force)")
         return None
@@ -331,6 +362,113 @@ def _compare(
     return decision
 
 
+@dataclass(frozen=True)
+class ShadowRequirement:
+    """Live evidence promotion asks for: at least ``min_decisions`` decisions the candidate scored as
+    @challenger of the current champion, read from ``source`` (the request store's aggregates)."""
+
+    min_decisions: int
+    source: Callable[[], ChallengerSource]
+
+
+def shadow_problem(evidence: PairSummary | None, minimum: int, tolerance: float) -> str | None:
+    """Why the shadow evidence does not support promotion (too few decisions, costlier), or None."""
+    n = evidence.n if evidence else 0
+    if evidence is None or n < minimum:
+        return f"only {n} shadow decisions as challenger of this champion, {minimum} required"
+    ours, theirs = evidence.challenger, evidence.champion
+    if not is_not_worse(ours.estimated_cost, theirs.estimated_cost, tolerance):
+        return (
+            f"estimated cost {ours.estimated_cost:.4f} on the live decisions is above the champion's "
+            f"{theirs.estimated_cost:.4f}"
+        )
+    labelled = ours.realized_cost is not None and theirs.realized_cost is not None
+    if labelled and not is_not_worse(ours.realized_cost, theirs.realized_cost, tolerance):
+        return (
+            f"realized cost {ours.realized_cost:.4f} on {evidence.n_outcomes} labelled live decisions is "
+            f"above the champion's {theirs.realized_cost:.4f}"
+        )
+    return None
+
+
+def shadow_figures(evidence: PairSummary | None) -> str:
+    if evidence is None:
+        return "no shadow decision"
+    ours, theirs = evidence.challenger, evidence.champion
+    return (
+        f"{evidence.n} shadow decisions ({evidence.n_outcomes} with outcomes), agreement "
+        f"{evidence.agreement:.1%}, estimated cost {ours.estimated_cost} vs champion "
+        f"{theirs.estimated_cost}, realized {ours.realized_cost} vs {theirs.realized_cost}"
+    )
+
+
+def _weigh_shadow(
+    client: MlflowClient,
+    candidate: ModelVersion,
+    champion: ModelVersion,
+    decision: PromotionDecision,
+    shadow: ShadowRequirement,
+    tolerance: float,
+    force: bool,
+    weights: CostWeights,
+    report: Report,
+) -> PromotionDecision:
+    """The offline decision, refused (or forced) when the live evidence does not support it; the evidence
+    goes on the candidate version as tags either way."""
+    comparison = build_comparison(shadow.source(), weights)
+    evidence = pair_evidence(comparison, str(champion.version), str(candidate.version))
+    report(f"shadow evidence vs champion v{champion.version}: {shadow_figures(evidence)}")
+    _record_shadow(client, candidate, evidence, shadow.min_decisions)
+    problem = shadow_problem(evidence, shadow.min_decisions, tolerance)
+    if problem is None or decision.outcome == "refused":
+        suffix = f"; live: {problem}" if problem else f"; live: {shadow_figures(evidence)}"
+        return _with_reason(client, candidate, decision, decision.outcome, decision.reason + suffix)
+    if force:
+        return _with_reason(client, candidate, decision, "forced", f"forced despite live evidence: {problem}")
+    advice = (
+        f"set it as challenger (make challenger VERSION={candidate.version}), rebuild and serve (make build "
+        "serve) until enough live decisions are scored, then promote again; or lower --min-shadow"
+    )
+    reason = f"live evidence: {problem} ({shadow_figures(evidence)}); {advice}"
+    return _with_reason(client, candidate, decision, "refused", reason)
+
+
+def _with_reason(
+    client: MlflowClient, candidate: ModelVersion, decision: PromotionDecision, outcome: str, reason: str
+) -> PromotionDecision:
+    """The decision with its final outcome and reason, and the version's tags saying so."""
+    final = replace(decision, outcome=outcome, reason=reason)
+    tags = {"promotion_decision": outcome, "promotion_reason": reason,
+            "promotion_forced": str(outcome == "forced").lower()}  # fmt: skip
+    for key, value in tags.items():
+        client.set_model_version_tag(candidate.name, candidate.version, key, value)
+    return final
+
+
+def _record_shadow(
+    client: MlflowClient, candidate: ModelVersion, evidence: PairSummary | None, minimum: int
+) -> None:
+    """The live evidence on the candidate version, beside the offline comparison's tags."""
+    sides = {"challenger": evidence.challenger, "champion": evidence.champion} if evidence else {}
+    tags = {
+        "shadow_decisions": str(evidence.n if evidence else 0),
+        "shadow_outcomes": str(evidence.n_outcomes if evidence else 0),
+        "shadow_agreement": _text(evidence.agreement if evidence else None),
+        "shadow_min_decisions": str(minimum),
+        "shadow_evaluated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    for role in ("challenger", "champion"):
+        figures = sides.get(role)
+        tags[f"shadow_estimated_cost_{role}"] = _text(figures.estimated_cost if figures else None)
+        tags[f"shadow_realized_cost_{role}"] = _text(figures.realized_cost if figures else None)
+    for key, value in tags.items():
+        client.set_model_version_tag(candidate.name, candidate.version, key, value)
+
+
+def _text(value: float | None) -> str:
+    return "none" if value is None else f"{value:.6f}"
+
+
 def _record(
     client: MlflowClient,
     candidate: ModelVersion,
@@ -361,13 +499,32 @@ def _figure(evaluation: Evaluation | None, field: str) -> str:
     return "none" if evaluation is None else f"{getattr(evaluation, field):.6f}"
 
 
+def store_evidence(store: str | None) -> Callable[[], ChallengerSource]:
+    """The request store's champion/challenger aggregates (``--store``, else the service's settings),
+    opened only when promotion asks for live evidence."""
+
+    def source() -> ChallengerSource:
+        from credit_scoring.recording.challenger_queries import StoreChallenger
+        from credit_scoring.recording.store import open_existing_store, store_settings
+        from credit_scoring.settings import get_monitoring_settings
+
+        return StoreChallenger(open_existing_store(store_settings(get_monitoring_settings(), store)))
+
+    return source
+
+
 def run_promotion_job(
-    settings: Settings, version: str | None, tolerance: float | None, force: bool, report: Report
+    settings: Settings,
+    version: str | None,
+    tolerance: float | None,
+    force: bool,
+    report: Report,
+    shadow: ShadowRequirement | None = None,
 ) -> int:
     """Promotion for the command line: messages for every outcome; exit 1 when refused (a RegistryError,
     exit 2, when the request cannot be satisfied)."""
     mlflow.set_tracking_uri(settings.tracking_uri)
-    decision = promote(settings, version or None, tolerance, force, report)
+    decision = promote(settings, version or None, tolerance, force, report, shadow)
     _record_in_launching_run(decision)
     if not decision.promoted:
         print(
@@ -378,6 +535,43 @@ def run_promotion_job(
     report(f"{decision.outcome}: {decision.reason}")
     report(f"{settings.production_model_uri} -> version {decision.candidate_version}")
     return ExitCode.OK
+
+
+def set_challenger(settings: Settings, version: str | None, report: Report) -> ModelVersion:
+    """Point @challenger at a version after the gates promotion applies first (an ONNX model that passed
+    parity, ECE at most the setting); @production is never touched. A RegistryError says why not."""
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    client, name = MlflowClient(), settings.model_name
+    candidate = get_version(client, name, version)
+    champion = version_by_alias(client, name, settings.production_alias)
+    report(f"candidate challenger: {name} version {candidate.version} (run {candidate.run_id})")
+    if champion is not None and str(champion.version) == str(candidate.version):
+        raise RegistryError(
+            f"version {candidate.version} is @{settings.production_alias}: a model cannot shadow itself; "
+            "pick another version"
+        )
+    if candidate.tags.get(ONNX_PARITY_TAG) != ONNX_PARITY_PASSED:
+        raise GateRefusal(
+            f"version {candidate.version} has no ONNX model that passed parity (tag {ONNX_PARITY_TAG}): the "
+            "service could not score it in shadow; retrain it with registry/train.py"
+        )
+    _, _, problem = calibration_check(candidate, settings, report)
+    if problem is not None:
+        raise GateRefusal(f"{problem}; retrain it with registry/train.py (which calibrates)")
+    client.set_registered_model_alias(name, settings.challenger_alias, candidate.version)
+    client.set_model_version_tag(name, candidate.version, "challenger_since",
+                                 datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
+    return client.get_model_version(name, candidate.version)
+
+
+def clear_challenger(settings: Settings) -> str | None:
+    """Remove @challenger (the next build packs no shadow model); the version it pointed to, or None."""
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    client = MlflowClient()
+    current = version_by_alias(client, settings.model_name, settings.challenger_alias)
+    if current is not None:
+        client.delete_registered_model_alias(settings.model_name, settings.challenger_alias)
+    return None if current is None else str(current.version)
 
 
 # MLflow 3's server also starts a pool of background job workers (GenAI evaluation jobs), unused here: they

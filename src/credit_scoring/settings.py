@@ -65,6 +65,14 @@ class Settings(ProjectSettings):
         "rows) a version may show and still be promoted. Env CREDIT_PROMOTION_MAX_ECE.",
     )
 
+    promotion_min_shadow_decisions: int = Field(
+        default=0,
+        ge=0,
+        description="Shadow decisions a candidate must have scored as @challenger of the current champion "
+        "before promotion, with an estimated (and, once outcomes exist, realized) cost not worse than the "
+        "champion's on them; 0 = live evidence not required. Env CREDIT_PROMOTION_MIN_SHADOW_DECISIONS.",
+    )
+
     scoring_engine: Literal["onnx", "native"] = Field(
         default="onnx",
         description="Model engine of the service: ONNX Runtime (fastest; the model shipped by training) or "

@@ -107,10 +107,28 @@ class DayTraffic:
     latency_ms: np.ndarray
     inference_ms: np.ndarray
     status: np.ndarray
+    # The @challenger's figures for the same applications (scored in shadow), when one is set.
+    challenger: ChunkScorer | None = None
+    challenger_probability: np.ndarray | None = None
+    challenger_decision: np.ndarray | None = None
 
 
-def simulate_day(plan: BackfillPlan, day: datetime, model: BatchModel, scorer: ChunkScorer) -> DayTraffic:
-    """Generate, transform (drift episode), score and time one day's applications."""
+def _scores(frame: pd.DataFrame, scorer: ChunkScorer) -> pd.DataFrame:
+    """Probability and decision per application (NaN where validation refuses it), by the batch path."""
+    rows = len(frame)
+    scored = score_chunk(frame, np.arange(rows), scorer).scores.to_pandas().set_index("row")
+    return scored.reindex(pd.RangeIndex(rows))
+
+
+def simulate_day(
+    plan: BackfillPlan,
+    day: datetime,
+    model: BatchModel,
+    scorer: ChunkScorer,
+    challenger: ChunkScorer | None = None,
+) -> DayTraffic:
+    """Generate, transform (drift episode), score and time one day's applications; the challenger, when
+    given, scores the same applications in shadow as the service would."""
     from credit_scoring.data.synthetic import generate_applications
 
     index = plan.day_starts().index(day)
@@ -123,8 +141,8 @@ def simulate_day(plan: BackfillPlan, day: datetime, model: BatchModel, scorer: C
     if plan.drifted(day):
         frame = drift_transform(frame, rng)
     timestamps = day_timestamps(day, plan.per_day, rng)
-    scored = score_chunk(frame, np.arange(plan.per_day), scorer).scores.to_pandas().set_index("row")
-    scored = scored.reindex(pd.RangeIndex(plan.per_day))
+    scored = _scores(frame, scorer)
+    shadow = _scores(frame, challenger) if challenger is not None else None
     latency, inference = latencies(timestamps, plan.incident(day), rng)
     status = np.where(scored["probability"].notna(), 200, 400)
     bad = np.where(rng.random(plan.per_day) < BAD_SHARE, rng.choice(BAD_KINDS, plan.per_day), "")
@@ -141,22 +159,35 @@ def simulate_day(plan: BackfillPlan, day: datetime, model: BatchModel, scorer: C
         latency,
         inference,
         status,
+        challenger,
+        None if shadow is None else shadow["probability"].to_numpy(),
+        None if shadow is None else shadow["decision"].to_numpy(),
     )
 
 
 def day_entries(traffic: DayTraffic, model: BatchModel, rng: np.random.Generator) -> Iterator[JournalEntry]:
     """The journal entries the API would have appended for the day's requests (marked simulated)."""
     ids = rng.bytes(16 * len(traffic.timestamps)).hex()
+    challenger = traffic.challenger.version if traffic.challenger is not None else None
     for i, moment in enumerate(traffic.timestamps):
         request_id, status = ids[32 * i : 32 * i + 32], int(traffic.status[i])
         answers: list[Answer] = []
         if status == 200:
             answers = [Answer(request_id, float(traffic.probability[i]), str(traffic.decision[i]),
-                              traffic.threshold, float(traffic.inference_ms[i]))]  # fmt: skip
+                              traffic.threshold, float(traffic.inference_ms[i]),
+                              *_shadow(traffic, i))]  # fmt: skip
         yield JournalEntry(
             ENDPOINT, model.name, model.version, status, _error_kind(status), float(traffic.latency_ms[i]),
             float(moment), request_id, answers, traffic.bodies[i], simulated=True,
+            challenger_version=challenger,
         )  # fmt: skip
+
+
+def _shadow(traffic: DayTraffic, i: int) -> tuple[float | None, str | None]:
+    """The challenger's probability and decision of application ``i`` (None, None without a challenger)."""
+    if traffic.challenger_probability is None or traffic.challenger_decision is None:
+        return None, None
+    return float(traffic.challenger_probability[i]), str(traffic.challenger_decision[i])
 
 
 def _error_kind(status: int) -> str | None:
@@ -205,10 +236,17 @@ class BackfillTarget:
 
 
 def run_backfill(
-    plan: BackfillPlan, model: BatchModel, target: BackfillTarget, progress: Progress
+    plan: BackfillPlan,
+    model: BatchModel,
+    target: BackfillTarget,
+    progress: Progress,
+    challenger: BatchModel | None = None,
 ) -> BackfillResult:
-    """Day by day: simulate, append to the journal (past timestamps), ingest into the store and profiles."""
-    scorer = ChunkScorer(model.scorer(1).predict_proba, model.threshold, model.version)
+    """Day by day: simulate, append to the journal (past timestamps), ingest into the store and profiles.
+    With a ``challenger``, every scored application also carries its figures, as shadow scoring stores
+    them."""
+    scorer = _chunk_scorer(model)
+    shadow = _chunk_scorer(challenger) if challenger is not None else None
     writer = _writer(target.journal_dir).start()
     profiler = WindowProfiler(target.profile_dir, worker=f"backfill-{socket.gethostname()}",
                               window_minutes=HISTORY_PROFILE_MINUTES, buffer_rows=5000)  # fmt: skip
@@ -217,7 +255,7 @@ def run_backfill(
     result = BackfillResult()
     try:
         for number, day in enumerate(plan.day_starts(), start=1):
-            _one_day(plan, day, model, scorer, writer, ingest, result)
+            _one_day(plan, day, model, (scorer, shadow), writer, ingest, result)
             progress(_progress_line(number, plan, day, result))
     finally:
         writer.close()
@@ -232,9 +270,13 @@ def run_backfill(
     return result
 
 
-def _one_day(plan, day, model, scorer, writer, ingest, result: BackfillResult) -> None:
+def _chunk_scorer(model: BatchModel) -> ChunkScorer:
+    return ChunkScorer(model.scorer(1).predict_proba, model.threshold, model.version)
+
+
+def _one_day(plan, day, model, scorers, writer, ingest, result: BackfillResult) -> None:
     started = time.perf_counter()
-    traffic = simulate_day(plan, day, model, scorer)
+    traffic = simulate_day(plan, day, model, *scorers)
     entries = list(day_entries(traffic, model, np.random.default_rng([plan.seed, 7, day.toordinal()])))
     result.simulate_s += time.perf_counter() - started
     started = time.perf_counter()
@@ -266,23 +308,25 @@ def _progress_line(number: int, plan: BackfillPlan, day: datetime, result: Backf
 
 def backfill_from_settings(days: int, per_day: int, seed: int, progress: Progress) -> BackfillResult:
     """Backfill the configured store and profiles with the @production model (a clear error without)."""
-    from credit_scoring.batch.model import production_model
+    from credit_scoring.batch.model import challenger_model, production_model
     from credit_scoring.recording.store import open_store
     from credit_scoring.settings import get_monitoring_settings, get_settings
 
     settings, monitoring = get_settings(), get_monitoring_settings()
     model = production_model(settings)  # NoProductionModelError says to run `make train promote`
+    challenger = challenger_model(settings)
     store = open_store(monitoring)
     plan = default_plan(days, per_day, seed=seed)
+    shadow = f", version {challenger.version} (@challenger) in shadow" if challenger else ""
     progress(
         f"backfilling {days} day(s) x {per_day:,} simulated records "
         f"({plan.day_starts()[0]:%Y-%m-%d %H:%M} to {plan.end:%Y-%m-%d %H:%M} UTC) with {model.name} "
-        f"version {model.version} into {store.location}"
+        f"version {model.version}{shadow} into {store.location}"
     )
     target = BackfillTarget(monitoring.journal_path.parent / "backfill-journal", store,
                             monitoring.profiles_path, settings.pseudonymisation_secret)  # fmt: skip
     try:
-        result = run_backfill(plan, model, target, progress)
+        result = run_backfill(plan, model, target, progress, challenger)
     finally:
         store.close()
     result.store_bytes = _folder_bytes(monitoring.store_path) if not monitoring.request_store_url else 0

@@ -47,3 +47,21 @@ def test_export_errors_say_the_fix(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no request store" in result.output
     result = CliRunner().invoke(app, ["--out", str(tmp_path / "x.json"), "--store", str(_store(tmp_path))])
     assert result.exit_code == 2 and "name a .csv or a .parquet file" in result.output
+
+
+def test_export_carries_the_challengers_figures_null_where_none_scored(tmp_path: Path) -> None:
+    shadowed = RequestRecord("score", "credit-scoring", "4", 200, 3.5, probability=0.3, decision="refuse",
+                             threshold=0.25, timestamp=NOW, challenger_version="5",
+                             challenger_probability=0.2, challenger_decision="grant")  # fmt: skip
+    alone = RequestRecord("score", "credit-scoring", "4", 200, 3.5, probability=0.1, decision="grant",
+                          threshold=0.25, timestamp=NOW + timedelta(minutes=1))  # fmt: skip
+    write_records(ParquetStore(tmp_path / "store"), [shadowed, alone])
+    for name in ("audit.parquet", "audit.csv"):
+        args = ["--out", str(tmp_path / name), "--store", str(tmp_path / "store")]
+        assert CliRunner().invoke(app, args).exit_code == 0
+        path = tmp_path / name
+        exported = pd.read_parquet(path) if name.endswith("parquet") else pd.read_csv(path, dtype=str)
+        columns = ["challenger_version", "challenger_probability", "challenger_decision"]
+        first, second = exported.sort_values("timestamp")[columns].itertuples(index=False)
+        assert (first[0], float(first[1]), first[2]) == ("5", 0.2, "grant")
+        assert pd.isna(list(second)).all()

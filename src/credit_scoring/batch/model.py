@@ -40,6 +40,17 @@ def production_model(settings: Settings) -> BatchModel:
     """The version ``models:/<name>@production`` points to in the settings' registry (MLFLOW_TRACKING_URI)."""
     client = MlflowClient(tracking_uri=settings.tracking_uri)
     version = _aliased_version(client, settings)
+    return _batch_model(client, version)
+
+
+def challenger_model(settings: Settings) -> BatchModel | None:
+    """The version ``models:/<name>@challenger`` points to (scored in shadow), or None when none does."""
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    version = _lookup(client, settings, settings.challenger_alias)
+    return None if version is None else _batch_model(client, version)
+
+
+def _batch_model(client: MlflowClient, version: ModelVersion) -> BatchModel:
     try:
         threshold = version_threshold(version)
     except RegistryError as error:
@@ -47,14 +58,18 @@ def production_model(settings: Settings) -> BatchModel:
     return BatchModel(version.name, str(version.version), threshold, _onnx_bytes(client, version))
 
 
-def _aliased_version(client: MlflowClient, settings: Settings) -> ModelVersion:
+def _lookup(client: MlflowClient, settings: Settings, alias: str) -> ModelVersion | None:
     try:
-        version = version_by_alias(client, settings.model_name, settings.production_alias)
+        return version_by_alias(client, settings.model_name, alias)
     except (MlflowException, OSError) as error:
         raise UnavailableError(
             f"the MLflow registry at {settings.tracking_uri} did not answer ({error}); "
             "check MLFLOW_TRACKING_URI"
         ) from None
+
+
+def _aliased_version(client: MlflowClient, settings: Settings) -> ModelVersion:
+    version = _lookup(client, settings, settings.production_alias)
     if version is None:
         raise NoProductionModelError(
             f"no version of model {settings.model_name!r} carries the alias @{settings.production_alias} "

@@ -111,7 +111,7 @@ def performance_table(periods: pd.DataFrame, weights: CostWeights) -> pd.DataFra
     p = periods.fillna({c: 0.0 for c in periods.columns if c not in ("version", "period", "rank_sum")})
     table = p[["version", "period", "decisions", "outcomes"]].copy()
     table["approval_rate"] = p["granted"] / p["decisions"]
-    table["estimated_cost"] = _costs(
+    table["estimated_cost"] = costs_per_decision(
         p["expected_defaults_granted"], p["expected_good_refused"], p["decisions"], weights
     )
     table["estimated_default_rate_granted"] = p["expected_defaults_granted"] / p["granted"].replace(0, np.nan)
@@ -119,8 +119,9 @@ def performance_table(periods: pd.DataFrame, weights: CostWeights) -> pd.DataFra
         expected_auc_from_pairs(*row)
         for row in p[["pair_sum", "positive_weight", "negative_weight", "self_weight"]].to_numpy()
     ]
-    table["realized_cost"] = _costs(p["defaults_granted"], p["good_refused"], p["outcomes"], weights)
-    table["estimated_cost_on_outcomes"] = _costs(
+    realized = p["defaults_granted"], p["good_refused"]
+    table["realized_cost"] = costs_per_decision(*realized, p["outcomes"], weights)
+    table["estimated_cost_on_outcomes"] = costs_per_decision(
         p["expected_defaults_granted_outcomes"], p["expected_good_refused_outcomes"], p["outcomes"], weights
     )
     table["realized_default_rate_granted"] = p["defaults_granted"] / p["outcomes_granted"].replace(0, np.nan)
@@ -129,19 +130,26 @@ def performance_table(periods: pd.DataFrame, weights: CostWeights) -> pd.DataFra
     ]
     table["outcomes_granted"] = p["outcomes_granted"]
     # Binomial standard error of the realized cost if the probabilities are calibrated: the tolerance.
-    variance = (
-        weights.false_negative**2 * p["variance_granted_outcomes"]
-        + weights.false_positive**2 * p["variance_refused_outcomes"]
+    table["cost_standard_error"] = cost_standard_errors(
+        p["variance_granted_outcomes"], p["variance_refused_outcomes"], p["outcomes"], weights
     )
-    table["cost_standard_error"] = np.sqrt(variance) / p["outcomes"].replace(0, np.nan)
     return table.sort_values(["version", "period"], key=_version_order).reset_index(drop=True)
 
 
-def _costs(
+def costs_per_decision(
     defaults: pd.Series, good_refused: pd.Series, decisions: pd.Series, weights: CostWeights
 ) -> pd.Series:
+    """Business cost per decision from summed errors (expected or realized); NaN without decisions."""
     total = weights.false_negative * defaults + weights.false_positive * good_refused
     return total / decisions.replace(0, np.nan)
+
+
+def cost_standard_errors(
+    variance_granted: pd.Series, variance_refused: pd.Series, decisions: pd.Series, weights: CostWeights
+) -> pd.Series:
+    """:func:`cost_standard_error` from sums of p (1 - p) over the granted and the refused decisions."""
+    variance = weights.false_negative**2 * variance_granted + weights.false_positive**2 * variance_refused
+    return np.sqrt(variance) / decisions.replace(0, np.nan)
 
 
 def _version_order(column: pd.Series) -> pd.Series:

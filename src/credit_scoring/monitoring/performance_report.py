@@ -156,7 +156,7 @@ def registry_evaluation_costs(
 # --- files ----------------------------------------------------------------------------------------
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     clean = frame.astype(object).where(frame.notna(), None)
     rows = clean.to_dict("records")
     for row in rows:
@@ -175,19 +175,19 @@ def report_document(
         "range": {"start": start.isoformat() if start else None, "end": end.isoformat() if end else None},
         "populations": POPULATIONS,
         "versions": [v.as_dict() for v in report.versions],
-        "monthly": _records(report.monthly),
-        "monthly_calibration_error": _records(report.monthly_ece),
-        "calibration_deciles": _records(report.deciles.drop(columns="period", errors="ignore")),
-        "fairness_groups": _records(report.fairness_groups),
+        "monthly": json_records(report.monthly),
+        "monthly_calibration_error": json_records(report.monthly_ece),
+        "calibration_deciles": json_records(report.deciles.drop(columns="period", errors="ignore")),
+        "fairness_groups": json_records(report.fairness_groups),
         "fairness": [f.as_dict() for f in report.fairness],
         "alerts": report.alerts,
     }
 
 
-def _markdown_table(frame: pd.DataFrame) -> str:
+def markdown_table(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "_none_\n"
-    rows = _records(frame)
+    rows = json_records(frame)
     header = "| " + " | ".join(frame.columns) + " |\n|" + " --- |" * len(frame.columns) + "\n"
     return header + "".join("| " + " | ".join(_cell(row[c]) for c in frame.columns) + " |\n" for row in rows)
 
@@ -205,10 +205,10 @@ def report_markdown(report: PerformanceReport) -> str:
     alerts = "".join(f"- {a}\n" for a in report.alerts) or "none\n"
     return (
         f"# Model performance\n\n## Alerts\n\n{alerts}\n## Populations\n\n{populations}\n"
-        f"## Per model version\n\n{_markdown_table(versions)}\n## Per version and month of decision\n\n"
-        f"{_markdown_table(report.monthly)}\n## Calibration (predicted vs observed by decile)\n\n"
-        f"{_markdown_table(report.deciles.drop(columns='period', errors='ignore'))}\n"
-        f"## Fairness\n\n{_markdown_table(fairness)}\n{_markdown_table(report.fairness_groups)}"
+        f"## Per model version\n\n{markdown_table(versions)}\n## Per version and month of decision\n\n"
+        f"{markdown_table(report.monthly)}\n## Calibration (predicted vs observed by decile)\n\n"
+        f"{markdown_table(report.deciles.drop(columns='period', errors='ignore'))}\n"
+        f"## Fairness\n\n{markdown_table(fairness)}\n{markdown_table(report.fairness_groups)}"
     )
 
 

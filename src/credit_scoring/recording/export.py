@@ -13,7 +13,8 @@ from credit_scoring.recording.store import RecordStore
 
 EXPORTED_COLUMNS: tuple[str, ...] = (
     "request_id", "item", "timestamp", "endpoint", "model_name", "model_version", "probability", "decision",
-    "threshold", "status", "error_kind", "latency_ms", "simulated",
+    "threshold", "challenger_version", "challenger_probability", "challenger_decision", "status",
+    "error_kind", "latency_ms", "simulated",
 )  # fmt: skip
 FORMATS = (".csv", ".parquet")
 
