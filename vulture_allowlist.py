@@ -70,3 +70,4 @@ calibration_table  # notebooks/performance_study.ipynb
 calibration_deciles  # notebooks/performance_study.ipynb
 simulated_year  # notebooks/performance_study.ipynb
 tracking_table  # notebooks/performance_study.ipynb
+_.should_exit  # uvicorn's Server reads it to stop (deployment/stack.py)

@@ -113,7 +113,8 @@ class Controller:
             self.switch(candidate)
         # Whatever goes wrong with a candidate (a bug in a check included), the old version keeps serving.
         except Exception as error:
-            if not isinstance(error, CreditScoringError | httpx.HTTPError | OSError | subprocess.SubprocessError):
+            expected = CreditScoringError | httpx.HTTPError | OSError | subprocess.SubprocessError
+            if not isinstance(error, expected):
                 logger.exception("unexpected error while deploying", extra={"version": target})
             self.abandon(candidate)
             self.failed.add(target)
@@ -206,6 +207,8 @@ class Controller:
         while time.monotonic() < deadline:
             time.sleep(1.0)
             self._judge_canary(candidate, before)
+        after = self.proxy.stats()[candidate.colour].total_sessions
+        self.status.attempt(canary_requests=after - before[candidate.colour].total_sessions)
 
     def _judge_canary(self, candidate: Server, before: dict) -> None:
         now = self.proxy.stats()

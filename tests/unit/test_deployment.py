@@ -1,0 +1,98 @@
+"""The deploy controller's parts that need no server: webhook signatures, coalescing, HAProxy's config and
+statistics, the GitHub dispatch request."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.webhooks.delivery import _generate_hmac_signature
+
+from credit_scoring.deployment.dispatch import EVENT_TYPE, Promotion, dispatch_request
+from credit_scoring.deployment.haproxy import ServerStats, _server_stats, render_config
+from credit_scoring.deployment.stack import public_uri
+from credit_scoring.deployment.watch import AliasSignal, Nudge, signature, verified
+
+SECRET = "s3cret"
+BODY = b'{"entity": "model_version_alias", "action": "created", "data": {"version": "2"}}'
+
+
+def signed_headers(body: bytes, secret: str = SECRET, timestamp: int | None = None) -> dict[str, str]:
+    """Headers as MLflow's own delivery code signs them (mlflow.webhooks.delivery)."""
+    stamp = str(timestamp or int(time.time()))
+    return {
+        "x-mlflow-delivery-id": "d-1",
+        "x-mlflow-timestamp": stamp,
+        "x-mlflow-signature": _generate_hmac_signature(secret, "d-1", stamp, body.decode()),
+    }
+
+
+def test_signature_is_the_one_mlflow_sends() -> None:
+    mlflows = _generate_hmac_signature(SECRET, "d-1", "100", BODY.decode())
+    assert signature(SECRET, "d-1", "100", BODY) == mlflows
+    assert verified(SECRET, signed_headers(BODY), BODY)
+
+
+@pytest.mark.parametrize(
+    "headers, body",
+    [
+        (signed_headers(BODY, secret="other"), BODY),
+        (signed_headers(BODY), BODY.replace(b'"2"', b'"3"')),
+        (signed_headers(BODY, timestamp=int(time.time()) - 3600), BODY),
+        ({}, BODY),
+    ],
+    ids=["wrong-secret", "tampered-body", "replayed-old-delivery", "unsigned"],
+)
+def test_bad_deliveries_are_refused(headers: dict[str, str], body: bytes) -> None:
+    assert not verified(SECRET, headers, body)
+
+
+def test_nudges_are_coalesced_and_a_webhook_outranks_a_poll() -> None:
+    signal = AliasSignal()
+    signal.nudge(Nudge("webhook", "2"))
+    signal.nudge(Nudge("webhook", "3"))
+    signal.nudge(Nudge("poll", "3"))
+    assert signal.take(timeout=0) == Nudge("webhook", "3")
+    assert signal.take(timeout=0) is None
+
+
+def test_the_haproxy_configuration_is_valid_and_keeps_the_idle_colour_out(tmp_path: Path) -> None:
+    config = render_config(tmp_path / "admin.sock", "127.0.0.1", 3000, {"blue": 3001, "green": 3002}, "blue")
+    assert "server blue 127.0.0.1:3001 check weight 100\n" in config
+    assert "server green 127.0.0.1:3002 check weight 100 disabled" in config
+    assert "retry-on conn-failure empty-response response-timeout" in config
+    if shutil.which("haproxy") is None:
+        pytest.fail("haproxy is not installed: make system-deps")
+    (tmp_path / "haproxy.cfg").write_text(config)
+    checked = subprocess.run(["haproxy", "-c", "-f", str(tmp_path / "haproxy.cfg")], capture_output=True)
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_server_statistics_count_every_kind_of_failure() -> None:
+    row = {"scur": "2", "qcur": "1", "stot": "50", "hrsp_5xx": "1", "eresp": "2", "econ": "", "wretr": "3",
+           "wredis": "1", "rtime": "7", "status": "UP"}  # fmt: skip
+    stats = _server_stats(row)
+    assert stats == ServerStats(3, 50, 3, 4, 7, "UP")
+    assert stats.errors == 7
+
+
+def test_the_dispatch_request_is_githubs_repository_dispatch() -> None:
+    promotion = Promotion("credit-scoring", "7", "production", "https://mlflow.example")
+    request = dispatch_request("http://github.invalid/api/", "team/credit", "tok", promotion)
+    assert request.method == "POST"
+    assert str(request.url) == "http://github.invalid/api/repos/team/credit/dispatches"
+    assert request.headers["Authorization"] == "Bearer tok"
+    assert request.headers["Accept"] == "application/vnd.github+json"
+    assert json.loads(request.content) == {
+        "event_type": EVENT_TYPE,
+        "client_payload": {"model": "credit-scoring", "version": "7", "alias": "production",
+                           "tracking_uri": "https://mlflow.example"},
+    }  # fmt: skip
+
+
+def test_the_tracking_uri_sent_to_github_has_no_credentials() -> None:
+    assert public_uri("https://user:pw@mlflow.example:8443/x") == "https://mlflow.example:8443/x"
