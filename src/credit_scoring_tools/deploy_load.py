@@ -7,6 +7,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated
 
 import httpx
@@ -42,8 +43,13 @@ class LoadRecord:
                 "failed": len(self.failures),
                 "versions": dict(self.versions),
                 "first_seen": {v: round(t - self.started, 2) for v, t in self.first_seen.items()},
+                "first_seen_at": {v: _iso(t) for v, t in self.first_seen.items()},
                 "failure_examples": self.failures[:5],
             }
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
 
 
 def client_loop(url: str, record: LoadRecord, stop: threading.Event) -> None:

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
+from credit_scoring.recording.store import ParquetStore
 from credit_scoring.serving.launcher import free_port
 from credit_scoring_tools.deploy_load import LoadRun
 from tests.support.registry import ALIAS, MODEL_NAME, register_tiny_model, scratch_store
@@ -127,6 +128,16 @@ def test_alias_move_under_load_switches_with_no_failed_request(stack: Stack) -> 
     assert status["last_attempt"]["trigger"] == "webhook", status["last_attempt"]
     assert status["last_attempt"]["outcome"] == "serving"
     assert httpx.post(f"{stack.public_url}/score", json={"application": {}}, timeout=10).status_code == 400
+    # The old server was stopped after the switch: every decision it answered still reaches the store
+    # (both servers journal into the same store while they run side by side).
+    wait_for(lambda: stored_decisions(stack).get("1", 0) >= summary["versions"]["1"], 90,
+             "the old server's decisions in the store")  # fmt: skip
+
+
+def stored_decisions(stack: Stack) -> dict[str, int]:
+    """Stored records per model version, in the Parquet store both servers record into."""
+    store = ParquetStore(Path(stack.env["CREDIT_DATA_DIR"]) / "monitoring" / "store")
+    return store.records(columns=["model_version"])["model_version"].value_counts().to_dict()
 
 
 def test_broken_candidate_never_serves_and_the_status_says_why(stack: Stack) -> None:

@@ -12,10 +12,14 @@ from pathlib import Path
 import pytest
 from mlflow.webhooks.delivery import _generate_hmac_signature
 
+from credit_scoring.deployment.checks import CheckFailed
+from credit_scoring.deployment.controller import Controller
 from credit_scoring.deployment.dispatch import EVENT_TYPE, Promotion, dispatch_request
 from credit_scoring.deployment.haproxy import ServerStats, _server_stats, render_config
 from credit_scoring.deployment.stack import public_uri
+from credit_scoring.deployment.status import DeployStatus, read_status
 from credit_scoring.deployment.watch import AliasSignal, Nudge, signature, verified
+from credit_scoring.settings import DeploySettings
 
 SECRET = "s3cret"
 BODY = b'{"entity": "model_version_alias", "action": "created", "data": {"version": "2"}}'
@@ -96,3 +100,37 @@ def test_the_dispatch_request_is_githubs_repository_dispatch() -> None:
 
 def test_the_tracking_uri_sent_to_github_has_no_credentials() -> None:
     assert public_uri("https://user:pw@mlflow.example:8443/x") == "https://mlflow.example:8443/x"
+
+
+class FixedRegistry:
+    """The alias names one version; the controller only reads it."""
+
+    alias = "production"
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+
+    def current(self) -> str:
+        return self.version
+
+
+def test_a_failed_version_is_retried_only_when_the_alias_is_moved_to_it_again(tmp_path: Path) -> None:
+    settings = DeploySettings(data_dir=tmp_path)
+    settings.deploy_dir.mkdir(parents=True)
+    status = DeployStatus(settings.deploy_dir, {})
+    controller = Controller(settings, FixedRegistry("3"), None, status, tmp_path, {})  # type: ignore[arg-type]
+    attempts: list[str] = []
+
+    def broken(version: str) -> str:
+        attempts.append(version)
+        raise CheckFailed("ONNX parity failed")
+
+    controller.attempt = broken  # type: ignore[method-assign]
+    controller.follow(Nudge("webhook", "3"))
+    controller.follow(Nudge("poll", "3"))
+    assert attempts == ["3"]
+    shown = read_status(settings.deploy_dir)
+    assert shown["last_error"]["reason"] == "ONNX parity failed"
+    assert shown["last_attempt"]["outcome"] == "failed"
+    controller.follow(Nudge("webhook", "3"))
+    assert attempts == ["3", "3"]

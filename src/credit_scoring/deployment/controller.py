@@ -99,33 +99,47 @@ class Controller:
         self.deploy(target, nudge.trigger)
 
     def deploy(self, target: str, trigger: str) -> None:
+        """One attempt at putting ``target`` into service; on any failure the old version keeps serving."""
         started = time.monotonic()
         self.status.update(
             last_attempt={"version": target, "trigger": trigger, "started_at": now_iso(), "step": "build"}
         )
         logger.info("deploying", extra={"version": target, "trigger": trigger})
-        candidate: Server | None = None
         try:
-            tag, target = self.build(target)
-            candidate = self.start(tag, target)
-            self.check(candidate)
-            self.canary(candidate)
-            self.switch(candidate)
-        # Whatever goes wrong with a candidate (a bug in a check included), the old version keeps serving.
-        except Exception as error:
-            expected = CreditScoringError | httpx.HTTPError | OSError | subprocess.SubprocessError
-            if not isinstance(error, expected):
-                logger.exception("unexpected error while deploying", extra={"version": target})
-            self.abandon(candidate)
-            self.failed.add(target)
-            self.status.attempt(outcome="failed", finished_at=now_iso(), seconds=_since(started))
-            self.status.alert(target, str(error))
+            target = self.attempt(target)
+        except Exception as error:  # a bug in a check included: the old version keeps serving
+            self.failed_attempt(target, error, started)
             return
         self.failed.discard(target)
         self.status.attempt(outcome="serving", finished_at=now_iso(), seconds=_since(started))
         logger.info("deployed", extra={"version": target, "seconds": _since(started)})
         if self.on_switch is not None:
             self.on_switch(target)
+
+    def attempt(self, target: str) -> str:
+        """Build, start, check, canary and switch; the version now serving."""
+        tag, target = self.build(target)
+        candidate = self.start(tag, target)
+        try:
+            self.check(candidate)
+            self.canary(candidate)
+            old = self.switch(candidate)
+        except BaseException:
+            self.abandon(candidate)
+            raise
+        self.status.update(serving=_describe(candidate))
+        if old is not None:
+            self.retire(old)
+        return target
+
+    def failed_attempt(self, target: str, error: Exception, started: float) -> None:
+        """Remember a broken version (polls then leave it alone), log the alert, show it in the status."""
+        if not isinstance(error, CreditScoringError | httpx.HTTPError | OSError | subprocess.SubprocessError):
+            logger.exception("unexpected error while deploying", extra={"version": target})
+        if not isinstance(error, Superseded):  # a version that kept moving is not a broken one
+            self.failed.add(target)
+        self.status.attempt(outcome="failed", finished_at=now_iso(), seconds=_since(started))
+        self.status.alert(target, str(error))
 
     def build(self, target: str) -> tuple[str, str]:
         """bento/build.py until the Bento holds the version the alias names now; (Bento tag, version)."""
@@ -223,18 +237,19 @@ class Controller:
                 "old server"
             )
 
-    def switch(self, candidate: Server) -> None:
-        """All traffic to the candidate; the old server drains (sessions to 0), then stops (SIGTERM)."""
+    def switch(self, candidate: Server) -> Server | None:
+        """All new requests to the candidate; the server it replaces, if any."""
         self.status.attempt(step="switch")
         self.proxy.set_weight(candidate.colour, 100)
         self.proxy.set_state(candidate.colour, "ready")
+        if self.serving is not None:
+            self.proxy.set_state(self.serving.colour, "drain")
         old, self.serving = self.serving, candidate
-        self.status.update(serving=_describe(candidate))
-        if old is not None:
-            self.retire(old)
+        return old
 
     def retire(self, old: Server) -> None:
-        self.proxy.set_state(old.colour, "drain")
+        """The old server finishes its requests (sessions to 0), leaves the pool and stops (SIGTERM)."""
+        self.status.attempt(step="drain")
         deadline = time.monotonic() + self.settings.deploy_drain_timeout_s
         while time.monotonic() < deadline and self.proxy.stats()[old.colour].current_sessions > 0:
             time.sleep(0.2)
@@ -243,14 +258,13 @@ class Controller:
         code = old.child.stop(timeout=60)
         logger.info("old server stopped", extra={"version": old.version, "colour": old.colour, "exit": code})
 
-    def abandon(self, candidate: Server | None) -> None:
+    def abandon(self, candidate: Server) -> None:
         """After a failed check: the candidate out of the pool and stopped, the old server at full weight."""
-        if candidate is None:
-            return
         try:
             self.proxy.set_state(candidate.colour, "maint")
-            if self.serving is not None:
+            if self.serving is not None:  # back to full weight, out of drain if the switch got that far
                 self.proxy.set_weight(self.serving.colour, 100)
+                self.proxy.set_state(self.serving.colour, "ready")
         finally:
             candidate.child.stop()
 
