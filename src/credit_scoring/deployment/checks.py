@@ -22,17 +22,17 @@ class CheckFailed(CreditScoringError, RuntimeError):
     """A candidate failed a check before taking traffic; the message says which and why."""
 
 
-def probe(base_url: str) -> None:
-    """/livez and /readyz must both answer 200."""
+def probe(server: httpx.Client) -> None:
+    """/livez and /readyz must both answer 200 (``server``: a client with the candidate's base URL)."""
     for path in ("/livez", "/readyz"):
-        answer = httpx.get(f"{base_url}{path}", timeout=5)
+        answer = server.get(path)
         if answer.status_code != 200:
             raise CheckFailed(f"probe {path} answered HTTP {answer.status_code}: {answer.text[:200]}")
 
 
-def smoke_score(base_url: str, expected_version: str) -> dict[str, Any]:
+def smoke_score(server: httpx.Client, expected_version: str) -> dict[str, Any]:
     """The worked example scored over HTTP, by the expected registry version."""
-    answer = httpx.post(f"{base_url}/score", json={"application": example_application()}, timeout=10)
+    answer = server.post("/score", json={"application": example_application()})
     if answer.status_code != 200:
         raise CheckFailed(f"smoke score answered HTTP {answer.status_code}: {answer.text[:200]}")
     body = answer.json()
@@ -48,12 +48,12 @@ def parity_applications(rows: int) -> list[dict[str, Any]]:
 
 
 def onnx_parity(
-    base_url: str, model: bentoml.Model, expected_version: str, rows: int, tolerance: float
+    server: httpx.Client, model: bentoml.Model, expected_version: str, rows: int, tolerance: float
 ) -> float:
     """The largest gap between the server's /score_batch answers and the native LightGBM pipeline of the
     Bento's own model directory; fails beyond ``tolerance`` or when an answer names another version."""
     applications = parity_applications(rows)
-    answer = httpx.post(f"{base_url}/score_batch", json={"applications": applications}, timeout=60)
+    answer = server.post("/score_batch", json={"applications": applications})
     if answer.status_code != 200:
         raise CheckFailed(f"/score_batch answered HTTP {answer.status_code}: {answer.text[:200]}")
     served = answer.json()

@@ -198,13 +198,14 @@ class Controller:
     def check(self, candidate: Server) -> None:
         """Probes, the smoke score and ONNX parity against the Bento's own native model."""
         self.status.attempt(step="check")
-        checks.probe(candidate.base_url)
-        checks.smoke_score(candidate.base_url, candidate.version)
         model = bentoml.models.get(bentoml.bentos.get(candidate.bento).info.labels["model_tag"])
-        gap = checks.onnx_parity(
-            candidate.base_url, model, candidate.version, self.settings.deploy_parity_rows,
-            self.settings.deploy_parity_tolerance,
-        )  # fmt: skip
+        with httpx.Client(base_url=candidate.base_url, timeout=60) as server:
+            checks.probe(server)
+            checks.smoke_score(server, candidate.version)
+            gap = checks.onnx_parity(
+                server, model, candidate.version, self.settings.deploy_parity_rows,
+                self.settings.deploy_parity_tolerance,
+            )  # fmt: skip
         self.status.attempt(parity_gap=gap)
 
     def canary(self, candidate: Server) -> None:
