@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from mlflow.webhooks.delivery import _generate_hmac_signature
@@ -18,7 +20,7 @@ from credit_scoring.deployment.dispatch import EVENT_TYPE, Promotion, dispatch_r
 from credit_scoring.deployment.haproxy import ServerStats, _server_stats, render_config
 from credit_scoring.deployment.stack import public_uri
 from credit_scoring.deployment.status import DeployStatus, read_status
-from credit_scoring.deployment.watch import AliasSignal, Nudge, signature, verified
+from credit_scoring.deployment.watch import AliasSignal, Nudge, poll_alias, signature, verified
 from credit_scoring.settings import DeploySettings
 
 SECRET = "s3cret"
@@ -134,3 +136,31 @@ def test_a_failed_version_is_retried_only_when_the_alias_is_moved_to_it_again(tm
     assert shown["last_attempt"]["outcome"] == "failed"
     controller.follow(Nudge("webhook", "3"))
     assert attempts == ["3", "3"]
+
+
+class MovingAlias:
+    """A registry client whose alias names the versions given, one per read, then the last one."""
+
+    def __init__(self, versions: list[str]) -> None:
+        self.versions = versions
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> SimpleNamespace:
+        version = self.versions.pop(0) if len(self.versions) > 1 else self.versions[0]
+        return SimpleNamespace(version=version)
+
+
+def test_polling_nudges_once_per_move_of_the_alias() -> None:
+    signal, stop, seen = AliasSignal(), threading.Event(), []
+    client = MovingAlias(["1", "1", "2", "2", "2"])
+    poller = threading.Thread(target=poll_alias, args=(client, "m", "production", signal, 0.01, stop))
+    poller.start()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and [n.version for n in seen] != ["1", "2"]:
+        nudge = signal.take(timeout=0.1)
+        if nudge is not None:
+            seen.append(nudge)
+    time.sleep(0.1)  # more reads of an unchanged alias: no more nudges
+    stop.set()
+    poller.join()
+    assert seen == [Nudge("poll", "1"), Nudge("poll", "2")]
+    assert signal.take(timeout=0) is None
