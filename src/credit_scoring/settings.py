@@ -392,6 +392,14 @@ class DeploySettings(ProjectSettings):
     deploy_listener_port: int = Field(
         default=3003, ge=1, le=65535, description="Port of the controller's webhook receiver and /status."
     )
+    deploy_listener_host: str = Field(
+        default="127.0.0.1", description="Interface of the webhook receiver (0.0.0.0 for a remote MLflow)."
+    )
+    deploy_webhook_url: str | None = Field(
+        default=None,
+        description="URL the tracking server calls (a remote MLflow must reach it); default "
+        "http://127.0.0.1:<listener port>/webhook.",
+    )
     deploy_poll_interval_s: float = Field(
         default=5.0, gt=0, description="How often the alias is read as the webhook's fallback."
     )

@@ -12,13 +12,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from mlflow.exceptions import MlflowException
 from mlflow.webhooks.delivery import _generate_hmac_signature
 
 from credit_scoring.deployment.checks import CheckFailed
 from credit_scoring.deployment.controller import Controller
 from credit_scoring.deployment.dispatch import EVENT_TYPE, Promotion, dispatch_request
 from credit_scoring.deployment.haproxy import ServerStats, _server_stats, render_config
-from credit_scoring.deployment.stack import public_uri
+from credit_scoring.deployment.stack import public_uri, webhook_or_polling
 from credit_scoring.deployment.status import DeployStatus, read_status
 from credit_scoring.deployment.watch import AliasSignal, Nudge, poll_alias, signature, verified
 from credit_scoring.settings import DeploySettings
@@ -164,3 +165,18 @@ def test_polling_nudges_once_per_move_of_the_alias() -> None:
     poller.join()
     assert seen == [Nudge("poll", "1"), Nudge("poll", "2")]
     assert signal.take(timeout=0) is None
+
+
+class RefusingRegistry:
+    """A tracking server that does not allow webhooks to this address (plain http, private IP...)."""
+
+    def list_webhooks(self, max_results: int) -> list:
+        return []
+
+    def create_webhook(self, **_: object) -> None:
+        raise MlflowException("Invalid webhook URL scheme 'http'")
+
+
+def test_a_refused_webhook_leaves_polling_to_follow_the_alias() -> None:
+    client = RefusingRegistry()
+    assert webhook_or_polling(client, "http://127.0.0.1:1/webhook", SECRET, 5.0) is None  # type: ignore[arg-type]

@@ -113,7 +113,7 @@ class Controller:
         self.failed.discard(target)
         self.status.attempt(outcome="serving", finished_at=now_iso(), seconds=_since(started))
         logger.info("deployed", extra={"version": target, "seconds": _since(started)})
-        if self.on_switch is not None:
+        if self.on_switch is not None and trigger != "start":  # starting up is no promotion
             self.on_switch(target)
 
     def attempt(self, target: str) -> str:

@@ -18,6 +18,7 @@ from urllib.parse import urlparse, urlunparse
 import httpx
 import uvicorn
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from credit_scoring.deployment.controller import Controller, Registry
 from credit_scoring.deployment.dispatch import Promotion, dispatch_request, send_dispatch
@@ -96,8 +97,24 @@ def start_haproxy(deploy: DeploySettings, options: StackOptions) -> tuple[Child,
     return child, RuntimeApi(socket_path)
 
 
-def start_listener(app: object, port: int) -> uvicorn.Server:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
+def webhook_url(deploy: DeploySettings) -> str:
+    return deploy.deploy_webhook_url or f"http://127.0.0.1:{deploy.deploy_listener_port}/webhook"
+
+
+def webhook_or_polling(client: MlflowClient, url: str, secret: str, poll_interval: float) -> str | None:
+    """The webhook's id; None when the tracking server refuses it (then polling alone follows the alias)."""
+    try:
+        return register_webhook(client, WEBHOOK_NAME, url, secret)
+    except MlflowException as error:
+        logger.warning(
+            "MLflow refused the webhook: following the alias by polling only",
+            extra={"url": url, "error": error.message, "poll_interval_s": poll_interval},
+        )
+        return None
+
+
+def start_listener(app: object, host: str, port: int) -> uvicorn.Server:
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))  # type: ignore[arg-type]
     threading.Thread(target=server.run, name="webhook-listener", daemon=True).start()
     deadline = time.monotonic() + 10
     while not server.started:
@@ -179,10 +196,9 @@ def serve_forever(
         app = listener_app(
             secret, settings.model_name, settings.production_alias, signal, controller.status.snapshot
         )
-        listener = start_listener(app, deploy.deploy_listener_port)
+        listener = start_listener(app, deploy.deploy_listener_host, deploy.deploy_listener_port)
         client = controller.registry.client
-        webhook_id = register_webhook(client, WEBHOOK_NAME, f"http://127.0.0.1:{deploy.deploy_listener_port}/webhook",
-                                      secret)  # fmt: skip
+        webhook_id = webhook_or_polling(client, webhook_url(deploy), secret, deploy.deploy_poll_interval_s)
         controller.status.update(webhook_id=webhook_id)
         names = (settings.model_name, settings.production_alias)
         poller = threading.Thread(
@@ -196,4 +212,5 @@ def serve_forever(
         finally:
             listener.should_exit = True
             with contextlib.suppress(Exception):  # the registry may be gone already; the webhook then is too
-                client.delete_webhook(webhook_id)
+                if webhook_id is not None:
+                    client.delete_webhook(webhook_id)
