@@ -180,3 +180,44 @@ class RefusingRegistry:
 def test_a_refused_webhook_leaves_polling_to_follow_the_alias() -> None:
     client = RefusingRegistry()
     assert webhook_or_polling(client, "http://127.0.0.1:1/webhook", SECRET, 5.0) is None  # type: ignore[arg-type]
+
+
+def stats(errors: int = 0, response_time_ms: int = 5, status: str = "UP") -> ServerStats:
+    return ServerStats(0, 100, errors, 0, response_time_ms, status)
+
+
+class FakeProxy:
+    """HAProxy's `show stat` as the canary sees it now."""
+
+    def __init__(self, now: dict[str, ServerStats]) -> None:
+        self.now = now
+
+    def stats(self) -> dict[str, ServerStats]:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    "candidate, reason",
+    [
+        (stats(errors=1), "failed answer"),
+        (stats(status="DOWN 1/2"), "status DOWN"),
+        (stats(response_time_ms=40), "mean response time 40 ms vs 5 ms"),
+    ],
+    ids=["errors", "health-check", "latency"],
+)
+def test_the_canary_rolls_back_on_errors_health_or_latency(
+    tmp_path: Path, candidate: ServerStats, reason: str
+) -> None:
+    controller = Controller(DeploySettings(data_dir=tmp_path), FixedRegistry("2"), FakeProxy(
+        {"blue": stats(), "green": candidate}), None, tmp_path, {})  # type: ignore[arg-type]  # fmt: skip
+    controller.serving = SimpleNamespace(colour="blue")  # type: ignore[assignment]
+    new = SimpleNamespace(colour="green")
+    with pytest.raises(CheckFailed, match=reason):
+        controller._judge_canary(new, {"blue": stats(), "green": stats()})  # type: ignore[arg-type]
+
+
+def test_a_healthy_canary_a_little_slower_than_the_old_server_passes(tmp_path: Path) -> None:
+    controller = Controller(DeploySettings(data_dir=tmp_path), FixedRegistry("2"), FakeProxy(
+        {"blue": stats(), "green": stats(response_time_ms=16)}), None, tmp_path, {})  # type: ignore[arg-type]  # fmt: skip
+    controller.serving = SimpleNamespace(colour="blue")  # type: ignore[assignment]
+    controller._judge_canary(SimpleNamespace(colour="green"), {"blue": stats(), "green": stats()})  # type: ignore[arg-type]
