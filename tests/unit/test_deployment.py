@@ -221,3 +221,18 @@ def test_a_healthy_canary_a_little_slower_than_the_old_server_passes(tmp_path: P
         {"blue": stats(), "green": stats(response_time_ms=16)}), None, tmp_path, {})  # type: ignore[arg-type]  # fmt: skip
     controller.serving = SimpleNamespace(colour="blue")  # type: ignore[assignment]
     controller._judge_canary(SimpleNamespace(colour="green"), {"blue": stats(), "green": stats()})  # type: ignore[arg-type]
+
+
+class UnreachableRegistry:
+    alias = "production"
+
+    def current(self) -> str:
+        raise MlflowException("API request to http://mlflow failed: connection refused")
+
+
+def test_an_unreachable_registry_changes_nothing(tmp_path: Path) -> None:
+    settings = DeploySettings(data_dir=tmp_path)
+    controller = Controller(settings, UnreachableRegistry(), None, None, tmp_path, {})  # type: ignore[arg-type]
+    controller.attempt = lambda version: pytest.fail("no deployment without a registry")  # type: ignore[method-assign]
+    controller.follow(Nudge("webhook", "2"))
+    assert controller.serving is None and controller.failed == set()

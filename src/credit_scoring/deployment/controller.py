@@ -90,7 +90,11 @@ class Controller:
     def follow(self, nudge: Nudge) -> None:
         """Deploy what the alias names now (the last move wins), unless it serves already or it failed
         and only a poll noticed it again (moving the alias to it again retries it)."""
-        target = self.registry.current()
+        try:
+            target = self.registry.current()
+        except Exception as error:  # a registry down for a while: keep serving, the next nudge reads again
+            logger.warning("cannot read the alias", extra={"error": str(error), "trigger": nudge.trigger})
+            return
         serving = self.serving.version if self.serving else None
         if target is None or target == serving:
             return
