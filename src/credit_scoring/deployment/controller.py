@@ -72,9 +72,12 @@ class Controller:
     def __init__(
         self, settings: DeploySettings, registry: Registry, proxy: RuntimeApi, status: DeployStatus,
         project_root: Path, env: Mapping[str, str], on_switch: Callable[[str], None] | None = None,
+        api_key: str | None = None,
     ) -> None:  # fmt: skip
         self.settings, self.registry, self.proxy, self.status = settings, registry, proxy, status
         self.project_root, self.env, self.on_switch = project_root, dict(env), on_switch
+        # The candidate serves with the same CREDIT_API_KEY as clients use: the checks send it too.
+        self.check_headers = {"X-API-Key": api_key} if api_key else {}
         self.state_dir = settings.deploy_dir
         self.ports = {"blue": settings.deploy_blue_port, "green": settings.deploy_green_port}
         self.serving: Server | None = None
@@ -203,7 +206,7 @@ class Controller:
         """Probes, the smoke score and ONNX parity against the Bento's own native model."""
         self.status.attempt(step="check")
         model = bentoml.models.get(bentoml.bentos.get(candidate.bento).info.labels["model_tag"])
-        with httpx.Client(base_url=candidate.base_url, timeout=60) as server:
+        with httpx.Client(base_url=candidate.base_url, timeout=60, headers=self.check_headers) as server:
             checks.probe(server)
             checks.smoke_score(server, candidate.version)
             gap = checks.onnx_parity(

@@ -173,8 +173,9 @@ def running_stack(settings: Settings, deploy: DeploySettings, options: StackOpti
         registry = Registry(MlflowClient(registry_uri), settings.tracking_uri, settings.model_name,
                             settings.production_alias)  # fmt: skip
         env = {**os.environ, "CREDIT_DATA_DIR": str(settings.data_root)}
+        api_key = settings.api_key.get_secret_value() if settings.api_key else None
         controller = Controller(deploy, registry, proxy, status, options.project_root, env,
-                                dispatcher(deploy, settings, registry_uri))  # fmt: skip
+                                dispatcher(deploy, settings, registry_uri), api_key)  # fmt: skip
         stack.callback(controller.shutdown)
         yield controller
 
