@@ -19,6 +19,7 @@ from credit_scoring.deployment.checks import CheckFailed
 from credit_scoring.deployment.controller import Controller
 from credit_scoring.deployment.dispatch import EVENT_TYPE, Promotion, dispatch_request
 from credit_scoring.deployment.haproxy import ServerStats, _server_stats, render_config
+from credit_scoring.deployment.processes import start_child
 from credit_scoring.deployment.stack import public_uri, webhook_or_polling
 from credit_scoring.deployment.status import DeployStatus, read_status
 from credit_scoring.deployment.watch import AliasSignal, Nudge, poll_alias, signature, verified
@@ -236,3 +237,13 @@ def test_an_unreachable_registry_changes_nothing(tmp_path: Path) -> None:
     controller.attempt = lambda version: pytest.fail("no deployment without a registry")  # type: ignore[method-assign]
     controller.follow(Nudge("webhook", "2"))
     assert controller.serving is None and controller.failed == set()
+
+
+def test_stopping_a_server_lets_its_children_finish_their_work(tmp_path: Path) -> None:
+    # The leader exits on SIGTERM at once; its child (an ingest storing the last records) takes 1 s more.
+    script = "trap 'exit 0' TERM; (trap '' TERM; sleep 1; echo stored) & wait"
+    child = start_child("server", ["bash", "-c", script], tmp_path)
+    time.sleep(0.3)
+    child.stop(timeout=10)
+    assert child.log.read_text().strip() == "stored"
+    assert not child.pid_file.exists()

@@ -29,7 +29,8 @@ class Child:
         return self.process.poll() is None
 
     def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM to its process group (a server's workers too), SIGKILL after ``timeout``."""
+        """SIGTERM to the process (a server then stops its workers, which seal their journals and let
+        their ingest finish), SIGKILL to its whole group after ``timeout`` or for what outlives it."""
         stop_group(self.process.pid, timeout, self.process)
         self.pid_file.unlink(missing_ok=True)
         return self.process.wait()
@@ -52,14 +53,24 @@ def start_child(
 
 
 def stop_group(pid: int, timeout: float, process: subprocess.Popen | None = None) -> None:
-    """End the process group ``pid`` leads: SIGTERM, then SIGKILL if it outlives ``timeout``."""
+    """End the process group ``pid`` leads: SIGTERM to the leader only (signalling the workers and their
+    ingest processes at once would cut their orderly shutdown short), then SIGKILL to the group."""
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid, process):
+    # The whole group: a worker's ingest may still be storing the last records after the leader exits.
+    while time.monotonic() < deadline and (_alive(pid, process) or _group_alive(pid)):
         time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def _group_alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _alive(pid: int, process: subprocess.Popen | None) -> bool:
