@@ -26,8 +26,8 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 .DEFAULT_GOAL := help
 .PHONY: help venv system-deps data train promote mlflow-ui build serve demo demo-stop test test-fast lint \
         simulate backfill drift-report export-decisions outcomes performance-report challenger-report \
-        challenger monitor profile bench \
-        bench-monitor container-test clean score-file
+        challenger monitor profile bench bench-monitor container-test clean score-file deploy deploy-stop \
+        deploy-status
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -73,6 +73,15 @@ demo: venv ## Everything from nothing: data, train, promote, challenger, build, 
 
 demo-stop: ## Stop the processes `make demo` started
 	bash bento/demo.sh stop
+
+deploy: venv ## HAProxy on PORT, the Bento of @production behind it, a controller deploying every new @production
+	PORT=$(PORT) MLFLOW_PORT=$(MLFLOW_PORT) bash deploy/deploy.sh
+
+deploy-stop: ## Stop the processes `make deploy` started
+	bash deploy/deploy.sh stop
+
+deploy-status: venv ## What `make deploy` serves, its last attempt and its last error
+	$(PY) deploy/controller.py status
 
 simulate: venv ## Replay applications against the running API (SCENARIO=normal|drift|bad-inputs|burst)
 	$(PY) monitor_app/simulate.py --scenario $(SCENARIO) --rate $(RATE) --duration $(DURATION) --port $(PORT) $(SIM_ARGS)

@@ -72,4 +72,4 @@ calibration_deciles  # notebooks/performance_study.ipynb
 simulated_year  # notebooks/performance_study.ipynb
 tracking_table  # notebooks/performance_study.ipynb
 grant_rate  # unused variable (src/credit_scoring/monitoring/challenger.py:67), serialised with asdict
-shadow_enabled  # unused variable (src/credit_scoring/settings.py), read by the shadow branch's service
+_.should_exit  # uvicorn's Server reads it to stop (deployment/stack.py)

@@ -404,3 +404,68 @@ def get_settings() -> Settings:
 def get_monitoring_settings() -> MonitoringSettings:
     """Read the monitoring settings from the environment (entry points only, never at import time)."""
     return MonitoringSettings()
+
+
+class DeploySettings(ProjectSettings):
+    """Knobs of `make deploy`: HAProxy in front, blue/green Bento servers, the controller that follows
+    ``@production`` (``CREDIT_DEPLOY_`` + name; GitHub's own variables for the dispatch)."""
+
+    deploy_blue_port: int = Field(default=3001, ge=1, le=65535, description="Internal port of blue.")
+    deploy_green_port: int = Field(default=3002, ge=1, le=65535, description="Internal port of green.")
+    deploy_listener_port: int = Field(
+        default=3003, ge=1, le=65535, description="Port of the controller's webhook receiver and /status."
+    )
+    deploy_listener_host: str = Field(
+        default="127.0.0.1", description="Interface of the webhook receiver (0.0.0.0 for a remote MLflow)."
+    )
+    deploy_webhook_url: str | None = Field(
+        default=None,
+        description="URL the tracking server calls (a remote MLflow must reach it); default "
+        "http://127.0.0.1:<listener port>/webhook.",
+    )
+    deploy_poll_interval_s: float = Field(
+        default=5.0, gt=0, description="How often the alias is read as the webhook's fallback."
+    )
+    deploy_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC secret of the MLflow webhook (X-MLflow-Signature); a random one per run if unset.",
+    )
+    deploy_parity_rows: int = Field(
+        default=300, ge=1, le=1000, description="Synthetic applications of the ONNX parity check."
+    )
+    deploy_parity_tolerance: float = Field(
+        default=1e-5, gt=0, description="Largest probability gap, served ONNX vs native LightGBM."
+    )
+    deploy_canary_percent: int = Field(
+        default=10, ge=0, le=100, description="Share of traffic the candidate takes first (0: no canary)."
+    )
+    deploy_canary_s: float = Field(default=10.0, ge=0, description="How long the canary runs.")
+    deploy_canary_latency_factor: float = Field(
+        default=3.0, gt=1, description="Canary rolled back when its mean response time exceeds the old "
+        "server's by this factor (and by 20 ms at least)."
+    )
+    deploy_ready_timeout_s: float = Field(
+        default=180.0, gt=0, description="Seconds a candidate has to answer /readyz."
+    )
+    deploy_drain_timeout_s: float = Field(
+        default=60.0, gt=0, description="Seconds the old server has to finish its requests after the switch."
+    )
+    github_token: SecretStr | None = Field(
+        default=None, validation_alias="GITHUB_TOKEN", description="Token for the model-promoted dispatch."
+    )
+    github_repository: str | None = Field(
+        default=None, validation_alias="GITHUB_REPOSITORY", description="owner/name receiving the dispatch."
+    )
+    github_api_url: str = Field(
+        default="https://api.github.com", validation_alias="GITHUB_API_URL", description="GitHub's API."
+    )
+
+    @property
+    def deploy_dir(self) -> Path:
+        """Pids, logs, the HAProxy configuration and the status file of `make deploy`."""
+        return (self.data_dir / "deploy").resolve()
+
+
+def get_deploy_settings() -> DeploySettings:
+    """Read the deploy settings from the environment (entry points only)."""
+    return DeploySettings()

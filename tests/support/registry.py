@@ -72,17 +72,26 @@ def _log_reference(frame: pd.DataFrame) -> None:
 
 
 def register_tiny_model(
-    tracking_uri: str, seed: int, threshold: float, rows: int = 400, promote: bool = True
+    tracking_uri: str,
+    seed: int,
+    threshold: float,
+    rows: int = 400,
+    promote: bool = True,
+    onnx_seed: int | None = None,
 ) -> TinyRegistration:
-    """Fit, log (cloudpickle, pyfunc = predict_proba), register with lineage tags, and set @production."""
+    """Fit, log (cloudpickle, pyfunc = predict_proba), register with lineage tags, and set @production.
+
+    ``onnx_seed`` ships the ONNX model of another fit (a broken version: its engines disagree)."""
     frame = tiny_applications(rows=rows, seed=seed)
     pipeline = fit_tiny_pipeline(frame, seed=seed)
+    onnx_frame = frame if onnx_seed is None else tiny_applications(rows=rows, seed=onnx_seed)
+    onnx_pipeline = pipeline if onnx_seed is None else fit_tiny_pipeline(onnx_frame, seed=onnx_seed)
     folder = Path(tracking_uri.removeprefix("sqlite:///")).parent
     with tracking(tracking_uri):
         client = MlflowClient(tracking_uri)
         # As training does: the ONNX model (the service's default engine) ships as extra files.
         exported = export_onnx(
-            pipeline, frame.loc[:, [*INPUT_COLUMNS, TARGET_COLUMN]], threshold, CostWeights(), seed
+            onnx_pipeline, onnx_frame.loc[:, [*INPUT_COLUMNS, TARGET_COLUMN]], threshold, CostWeights(), seed
         )
         with (
             tempfile.TemporaryDirectory() as onnx_folder,
