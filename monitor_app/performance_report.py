@@ -7,20 +7,14 @@ from typing import Annotated
 
 import typer
 
-from credit_scoring.cli import CommandApp, EndOption, StoreOption
+from credit_scoring.cli import CommandApp, EndOption, OpenStartOption, StoreOption
 
 app = CommandApp(__doc__)
 
 
 @app.command()
 def main(
-    start: Annotated[
-        str | None,
-        typer.Option(
-            help="First decision time: ISO 8601 (UTC unless an offset is given) or 'last 90d'. "
-            "Default: every stored decision."
-        ),
-    ] = None,
+    start: OpenStartOption = None,
     end: EndOption = None,
     store: StoreOption = None,
     out: Annotated[

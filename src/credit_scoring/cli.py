@@ -18,6 +18,13 @@ StoreOption = Annotated[
     typer.Option(help="Request store: a Parquet folder or a server URL (default: the service's settings)."),
 ]
 EndOption = Annotated[str | None, typer.Option(help="End of the range (excluded): ISO 8601 or 'now'.")]
+OpenStartOption = Annotated[
+    str | None,
+    typer.Option(
+        help="First decision time: ISO 8601 (UTC unless an offset is given) or 'last 90d'. "
+        "Default: every stored decision."
+    ),
+]
 
 
 def exits_with_its_code(command: Command) -> Command:
