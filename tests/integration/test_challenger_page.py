@@ -5,25 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from credit_scoring.recording.outcomes import load_outcomes
 from credit_scoring.recording.store import ParquetStore
 from credit_scoring.settings import MonitoringSettings
 from tests.support.challenger import CHALLENGER, shadowed_decisions, store_shadowed
 from tests.support.outcomes import KEY, decisions, outcome_file_frame, store_decisions
+from tests.support.pages import run_page
 
 pytestmark = pytest.mark.integration
 
-PAGE = Path(__file__).resolve().parents[2] / "monitor_app" / "pages" / "2_Challenger.py"
-
-
-def _run(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> AppTest:
-    monkeypatch.setenv("CREDIT_DATA_DIR", str(data_dir))
-    app = AppTest.from_file(str(PAGE), default_timeout=120)
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
+PAGE = "2_Challenger.py"
 
 
 def test_the_page_shows_agreement_shift_and_both_costs(
@@ -33,7 +25,7 @@ def test_the_page_shows_agreement_shift_and_both_costs(
     frame = shadowed_decisions(1_200, seed=6)
     store_shadowed(store, frame)
     load_outcomes(store, outcome_file_frame(frame), KEY)
-    app = _run(monkeypatch, tmp_path / "var")
+    app = run_page(monkeypatch, PAGE, tmp_path / "var")
     assert [h.value for h in app.header] == ["Score shift and cost over time", "Per version pair"]
     (pairs,) = (d.value for d in app.dataframe)
     assert set(pairs["challenger_version"]) == {CHALLENGER}
@@ -50,11 +42,11 @@ def test_without_shadow_data_the_page_says_how_to_set_a_challenger(
 ) -> None:
     store = ParquetStore(MonitoringSettings(data_dir=tmp_path / "var").store_path)
     store_decisions(store, decisions(200, seed=2))  # decisions, but none scored in shadow
-    app = _run(monkeypatch, tmp_path / "var")
+    app = run_page(monkeypatch, PAGE, tmp_path / "var")
     assert "make challenger" in app.info[0].value
     assert not app.metric
 
 
 def test_an_empty_store_gets_the_same_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = _run(monkeypatch, tmp_path / "var")
+    app = run_page(monkeypatch, PAGE, tmp_path / "var")
     assert "@challenger" in app.info[0].value
