@@ -109,6 +109,16 @@ def caught_up(settings: MonitoringSettings, timeout_s: float = 120.0) -> float:
     return time.monotonic() - started
 
 
+def wait_until(condition, timeout_s: float) -> bool:
+    """Whether ``condition()`` became true within ``timeout_s`` (looked at every 0.25 s)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.25)
+    return True
+
+
 def wait_for_store_folder(settings: MonitoringSettings, timeout_s: float = 90.0) -> None:
     """Wait for the ingest's first write (on a busy machine it can take longer than a fixed pause)."""
     deadline = time.monotonic() + timeout_s
@@ -153,12 +163,16 @@ def test_the_ingest_killed_under_load_loses_and_doubles_nothing(server: Served, 
     killed: list[int] = []
 
     def kill_the_ingest() -> None:
-        killed.append(read_status(server.settings.journal_path)["pid"])  # the one holding the host's lock
+        # The one holding the host's lock writes the status (its first pass may still be under way).
+        assert wait_until(lambda: "pid" in read_status(server.settings.journal_path), 30)
+        killed.append(read_status(server.settings.journal_path)["pid"])
         os.kill(killed[0], signal.SIGKILL)
 
     answers = load_while(server, kill_the_ingest)
     caught_up(server.settings)
-    assert read_status(server.settings.journal_path)["pid"] != killed[0]  # another one took over
+    # The new ingest writes its status after the pass that stored the last records: look until it has.
+    took_over = wait_until(lambda: read_status(server.settings.journal_path).get("pid") != killed[0], 30)
+    assert took_over, read_status(server.settings.journal_path)  # another one took over
     check_answered_are_stored_once(answers, exported(server.settings, tmp_path), "ingest SIGKILL")
 
 
