@@ -110,7 +110,7 @@ def _serving(stack: Stack) -> str | None:
 
 def test_alias_move_under_load_switches_with_no_failed_request(stack: Stack) -> None:
     second = register_tiny_model(stack.tracking_uri, seed=22, threshold=0.4, promote=False).version
-    with LoadRun(stack.public_url, clients=8) as load:
+    with LoadRun(stack.public_url, clients=4) as load:
         time.sleep(2)
         moved_at = stack.move_alias(second)
         wait_for(lambda: second in load.record.first_seen, FIRST_ANSWER_LIMIT_S, f"v{second} to answer")

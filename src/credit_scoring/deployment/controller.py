@@ -82,6 +82,7 @@ class Controller:
         self.ports = {"blue": settings.deploy_blue_port, "green": settings.deploy_green_port}
         self.serving: Server | None = None
         self.failed: set[str] = set()
+        self._attempt_started = time.monotonic()
 
     def run(self, signal: AliasSignal, stop: threading.Event) -> None:
         """Take nudges until ``stop``; each one makes the controller read the alias and act on it."""
@@ -107,7 +108,7 @@ class Controller:
 
     def deploy(self, target: str, trigger: str) -> None:
         """One attempt at putting ``target`` into service; on any failure the old version keeps serving."""
-        started = time.monotonic()
+        started = self._attempt_started = time.monotonic()
         self.status.update(
             last_attempt={"version": target, "trigger": trigger, "started_at": now_iso(), "step": "build"}
         )
@@ -148,6 +149,12 @@ class Controller:
         self.status.attempt(outcome="failed", finished_at=now_iso(), seconds=_since(started))
         self.status.alert(target, str(error))
 
+    def _step(self, step: str, **fields: object) -> None:
+        """The attempt's next step, in the status and the log with the seconds the attempt has taken so far
+        (where a slow deployment spends its time)."""
+        logger.info("deploy step", extra={"step": step, "after_s": _since(self._attempt_started)})
+        self.status.attempt(step=step, **fields)
+
     def build(self, target: str) -> tuple[str, str]:
         """bento/build.py until the Bento holds the version the alias names now; (Bento tag, version)."""
         for _ in range(BUILD_ATTEMPTS):
@@ -184,7 +191,7 @@ class Controller:
     def start(self, tag: str, version: str) -> Server:
         """The Bento served on the idle colour's port (its own session, pid under var/deploy/)."""
         colour = self.idle_colour()
-        self.status.attempt(step="start", colour=colour)
+        self._step("start", colour=colour)
         port = self.ports[colour]
         child = start_child(
             f"bento-{colour}", serve_command(tag, port, "127.0.0.1"), self.state_dir, self.env
@@ -204,7 +211,7 @@ class Controller:
 
     def check(self, candidate: Server) -> None:
         """Probes, the smoke score and ONNX parity against the Bento's own native model."""
-        self.status.attempt(step="check")
+        self._step("check")
         model = bentoml.models.get(bentoml.bentos.get(candidate.bento).info.labels["model_tag"])
         with httpx.Client(base_url=candidate.base_url, timeout=60, headers=self.check_headers) as server:
             checks.probe(server)
@@ -220,7 +227,7 @@ class Controller:
         percent, seconds = self.settings.deploy_canary_percent, self.settings.deploy_canary_s
         if self.serving is None or percent == 0 or seconds == 0:
             return
-        self.status.attempt(step="canary", canary_percent=percent)
+        self._step("canary", canary_percent=percent)
         before = self.proxy.stats()
         self.proxy.set_weight(candidate.colour, percent)
         self.proxy.set_weight(self.serving.colour, 100 - percent)
@@ -247,7 +254,7 @@ class Controller:
 
     def switch(self, candidate: Server) -> Server | None:
         """All new requests to the candidate; the server it replaces, if any."""
-        self.status.attempt(step="switch")
+        self._step("switch")
         self.proxy.set_weight(candidate.colour, 100)
         self.proxy.set_state(candidate.colour, "ready")
         if self.serving is not None:
@@ -257,7 +264,7 @@ class Controller:
 
     def retire(self, old: Server) -> None:
         """The old server finishes its requests (sessions to 0), leaves the pool and stops (SIGTERM)."""
-        self.status.attempt(step="drain")
+        self._step("drain")
         deadline = time.monotonic() + self.settings.deploy_drain_timeout_s
         while time.monotonic() < deadline and self.proxy.stats()[old.colour].current_sessions > 0:
             time.sleep(0.2)
