@@ -246,14 +246,12 @@ class MonitoringSettings(ProjectSettings):
     journal_lag_alert_s: float = Field(
         default=ALERT_DEFAULTS.max_journal_lag_s,
         gt=0,
-        description="Journal lag (age of the oldest record not yet stored) that alerts."
+        description="Journal lag (age of the oldest record not yet stored) that alerts.",
     )
     ingest_interval_s: float = Field(
         default=1.0, gt=0, description="How often the ingest looks for new journal records."
     )
-    ingest_batch_records: int = Field(
-        default=20_000, ge=1, description="Records per stored batch, at most."
-    )
+    ingest_batch_records: int = Field(default=20_000, ge=1, description="Records per stored batch, at most.")
     ingest_max_delay_s: float = Field(
         default=10.0, ge=0, description="A segment's records wait at most this long to fill a larger batch."
     )
@@ -315,16 +313,21 @@ class MonitoringSettings(ProjectSettings):
     )
 
     performance_cost_margin: float = Field(
-        default=PERFORMANCE_DEFAULTS.cost_margin, ge=0, description="Realized cost above the model's "
+        default=PERFORMANCE_DEFAULTS.cost_margin,
+        ge=0,
+        description="Realized cost above the model's "
         "evaluation cost by this relative margin alerts (CREDIT_PERFORMANCE_COST_MARGIN).",
     )
     performance_estimated_drift: float = Field(
-        default=PERFORMANCE_DEFAULTS.estimated_cost_drift, ge=0, description="A month's estimated cost away "
-        "from the evaluation cost by this relative margin alerts.",
+        default=PERFORMANCE_DEFAULTS.estimated_cost_drift,
+        ge=0,
+        description="A month's estimated cost away from the evaluation cost by this relative margin alerts.",
     )
     performance_max_ece: float = Field(
-        default=PERFORMANCE_DEFAULTS.max_ece, gt=0, le=1, description="Calibration error (ECE) beyond "
-        "sampling noise that alerts."
+        default=PERFORMANCE_DEFAULTS.max_ece,
+        gt=0,
+        le=1,
+        description="Calibration error (ECE) beyond sampling noise that alerts.",
     )
     performance_min_outcomes: int = Field(
         default=PERFORMANCE_DEFAULTS.min_outcomes, ge=1, description="Outcomes needed for realized alerts."
@@ -333,15 +336,20 @@ class MonitoringSettings(ProjectSettings):
         default=PERFORMANCE_DEFAULTS.min_decisions, ge=1, description="Decisions needed to assess a month."
     )
     fairness_min_ratio: float = Field(
-        default=PERFORMANCE_DEFAULTS.min_fairness_ratio, gt=0, le=1, description="Disparate-impact ratio "
-        "(lowest approval rate over highest) below which an alert fires.",
+        default=PERFORMANCE_DEFAULTS.min_fairness_ratio,
+        gt=0,
+        le=1,
+        description="Disparate-impact ratio (lowest approval rate over highest) below which an alert fires.",
     )
     fairness_min_group: int = Field(
-        default=PERFORMANCE_DEFAULTS.min_fairness_group, ge=1, description="Decisions a group needs to count "
-        "in the fairness ratios.",
+        default=PERFORMANCE_DEFAULTS.min_fairness_group,
+        ge=1,
+        description="Decisions a group needs to count in the fairness ratios.",
     )
     outcome_maturity_days: float = Field(
-        default=365.0, gt=0, description="Age at which a decision's loan outcome is known (simulations).",
+        default=365.0,
+        gt=0,
+        description="Age at which a decision's loan outcome is known (simulations).",
     )
 
     def performance_thresholds(self) -> PerformanceThresholds:
@@ -441,8 +449,10 @@ class DeploySettings(ProjectSettings):
     )
     deploy_canary_s: float = Field(default=10.0, ge=0, description="How long the canary runs.")
     deploy_canary_latency_factor: float = Field(
-        default=3.0, gt=1, description="Canary rolled back when its mean response time exceeds the old "
-        "server's by this factor (and by 20 ms at least)."
+        default=3.0,
+        gt=1,
+        description="Canary rolled back when its mean response time exceeds the old "
+        "server's by this factor (and by 20 ms at least).",
     )
     deploy_ready_timeout_s: float = Field(
         default=180.0, gt=0, description="Seconds a candidate has to answer /readyz."

@@ -54,7 +54,6 @@ def machine(before: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-
 @dataclass(frozen=True)
 class BenchPlan:
     """What one `make bench` run does, and the settings it runs under (read once, at the entry point)."""

@@ -223,7 +223,6 @@ def shadow_plan_for(http: HttpSettings, settings: Any) -> ShadowPlan:
     return ShadowPlan(http, settings.tracking_uri, settings.challenger_alias, settings.production_alias)
 
 
-
 def shadow_config(quick: bool) -> dict[str, int]:
     """Iterations of the in-process timing (a quick run: a few, figures not meaningful)."""
     if quick:

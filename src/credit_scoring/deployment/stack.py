@@ -131,9 +131,7 @@ def public_uri(uri: str) -> str:
     return urlunparse(parsed._replace(netloc=f"{parsed.hostname or ''}{port}"))
 
 
-def dispatcher(
-    deploy: DeploySettings, settings: Settings, registry_uri: str
-) -> Callable[[str], None] | None:
+def dispatcher(deploy: DeploySettings, settings: Settings, registry_uri: str) -> Callable[[str], None] | None:
     """The after-switch hook: a repository_dispatch when GITHUB_TOKEN and GITHUB_REPOSITORY are set."""
     if deploy.github_token is None or not deploy.github_repository:
         return None
