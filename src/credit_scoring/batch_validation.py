@@ -63,8 +63,13 @@ class ApplicationBatch:
         """The validated inputs of each application (ints, floats, level names; None when missing)."""
         if self._records is not None:
             return self._records
-        columns = [_decoded(name, self.encoded[:, position]) for position, name in enumerate(INPUT_COLUMNS)]
+        columns = self.columns().values()
         return [dict(zip(INPUT_COLUMNS, row, strict=True)) for row in zip(*columns, strict=True)]
+
+    def columns(self) -> dict[str, list[Any]]:
+        """The same inputs column by column, in schema order (what a columnar store takes)."""
+        encoded = self.encoded
+        return {name: _decoded(name, encoded[:, position]) for position, name in enumerate(INPUT_COLUMNS)}
 
     @classmethod
     def from_models(cls, applications: Sequence[BaseModel]) -> ApplicationBatch:

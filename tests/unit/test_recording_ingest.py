@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -166,3 +168,22 @@ def test_decoding_drops_ids_and_targets(tmp_path: Path) -> None:
     table = decode_entries([scored(body, 1)], KEY)
     assert ID_COLUMN not in table.column_names and TARGET_COLUMN not in table.column_names
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def batch_scored(applications: list[dict], index: int) -> JournalEntry:
+    body = json.dumps({"applications": applications}).encode()  # NaN written as NaN, as pandas does
+    answers = [Answer(f"b{index}-{i}", 0.25, "grant", 0.4, 0.1) for i in range(len(applications))]
+    return JournalEntry("score_batch", "credit-scoring", "3", 200, None, 2.5, NOW, f"b{index}", answers, body)
+
+
+def test_batch_bodies_are_stored_with_the_api_models_inputs_whichever_path_reads_them() -> None:
+    payloads = [orjson.loads(body)["application"] for body in bodies(60)]
+    unusual = [payloads[0] | {ID_COLUMN: 100002.0, "EXT_SOURCE_1": math.nan}, payloads[1]]  # not strict JSON
+    batches = [payloads[:30], payloads[30:], unusual]
+    table = decode_entries([batch_scored(batch, i) for i, batch in enumerate(batches)], KEY)
+    sent = [application_from_json_body(json.dumps({"application": p}).encode()) for p in payloads + unusual]
+    rows = table.to_pylist()
+    stored = [{name: row[name] for name in INPUT_COLUMNS} for row in rows]
+    assert stored == [application_to_record(application) for application in sent]
+    assert [row["client_ref"] for row in rows] == [pseudonymise(a.SK_ID_CURR, KEY) for a in sent]
+    assert [row["item"] for row in rows] == [*range(30), *range(30), 0, 1]

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from credit_scoring.batch_validation import ApplicationBatch, validate_batch_json
 from credit_scoring.columnar import ArrowInputs
 from credit_scoring.recording.protocol import (
     INPUT_FIELDS,
@@ -114,21 +115,30 @@ def _columns_of(applications: Iterable[BaseModel | None]) -> tuple[dict[str, pa.
 
 def _batches(entries: Sequence[JournalEntry], key: bytes) -> pa.Table:
     rows: list[Row] = []
-    applications: list[BaseModel | None] = []
+    columns: dict[str, list[Any]] = {f.name: [] for f in INPUT_FIELDS}
+    ids: list[Any] = []
     for entry in entries:
-        found = _batch_applications(entry.body, len(entry.answers))  # type: ignore[arg-type]
+        batch = _batch_read(entry.body, len(entry.answers))  # type: ignore[arg-type]
         rows += [(entry, item, answer) for item, answer in enumerate(entry.answers)]
-        applications += found
-    inputs, ids = _columns_of(applications)
+        found = batch.columns() if batch is not None else {}
+        for name, values in columns.items():
+            values += found.get(name, [None] * len(entry.answers))
+        ids += batch.client_references if batch is not None else [None] * len(entry.answers)
+    inputs = {f.name: pa.array(columns[f.name], f.type) for f in INPUT_FIELDS}
     return _table(rows, inputs, _client_refs(ids, key))
 
 
-def _batch_applications(body: bytes, answers: int) -> list[BaseModel | None]:
-    try:
-        found: list[BaseModel | None] = list(_BatchBody.model_validate_json(body).applications)
-    except ValidationError:
-        found = []
-    return found if len(found) == answers else [None] * answers
+def _batch_read(body: bytes, answers: int) -> ApplicationBatch | None:
+    """A batch body's applications read as the API read them: its one-pass decoder for a strict body (about
+    ten times cheaper than a pydantic model per application), else the model; None if they do not match
+    the answers (cannot happen for an answered body; the answers are still recorded)."""
+    batch = validate_batch_json(body)
+    if batch is None:
+        try:
+            batch = ApplicationBatch.from_models(_BatchBody.model_validate_json(body).applications)
+        except ValidationError:
+            return None
+    return batch if len(batch) == answers else None
 
 
 def _refused(entries: Sequence[JournalEntry], key: bytes) -> pa.Table:
