@@ -15,7 +15,13 @@ from credit_scoring.data.synthetic import generate_applications
 from credit_scoring.monitoring.window_profiles import WindowProfiler, merge_window_profiles
 from credit_scoring.recording.decode import decode_entries, parse_applications
 from credit_scoring.recording.ingest import Ingest, read_status
-from credit_scoring.recording.journal import CHECKPOINT_FILE, JournalWriter, journal_lag, segments
+from credit_scoring.recording.journal import (
+    CHECKPOINT_FILE,
+    JournalWriter,
+    journal_bytes,
+    journal_lag,
+    segments,
+)
 from credit_scoring.recording.protocol import Answer, JournalEntry, pseudonymise
 from credit_scoring.recording.store import ParquetStore
 from credit_scoring.schema import ID_COLUMN, INPUT_COLUMNS, TARGET_COLUMN
@@ -187,3 +193,20 @@ def test_batch_bodies_are_stored_with_the_api_models_inputs_whichever_path_reads
     assert stored == [application_to_record(application) for application in sent]
     assert [row["client_ref"] for row in rows] == [pseudonymise(a.SK_ID_CURR, KEY) for a in sent]
     assert [row["item"] for row in rows] == [*range(30), *range(30), 0, 1]
+
+
+@pytest.mark.parametrize("bound_mb", [1, 1024])
+def test_stored_segments_outlive_their_retention_only_while_the_journal_has_room(
+    tmp_path: Path, bound_mb: int
+) -> None:
+    journal_of(tmp_path / "journal", [scored(b, i) for i, b in enumerate(bodies(400))], segment_bytes=200_000)
+    written, count = journal_bytes(tmp_path / "journal"), len(segments(tmp_path / "journal"))
+    assert written > (1 << 20) // 2 and count > 3
+    ingest = ingest_of(tmp_path, retention_s=3600.0, journal_max_bytes=bound_mb << 20)
+    assert ingest.run_once(flush=True) == 400
+    assert ParquetStore(tmp_path / "store").count() == 400
+    released = read_status(tmp_path / "journal")["released_early"]
+    if bound_mb == 1:  # above half the bound: every stored and profiled segment deleted, and counted
+        assert journal_bytes(tmp_path / "journal") == 0 and released == count
+    else:  # room enough: kept for their retention
+        assert journal_bytes(tmp_path / "journal") == written and released == 0

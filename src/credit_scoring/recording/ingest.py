@@ -30,6 +30,7 @@ from credit_scoring.recording.decode import decode_entries
 from credit_scoring.recording.journal import (
     is_sealed,
     iter_frames,
+    journal_bytes,
     read_checkpoint,
     read_chunk,
     segments,
@@ -65,6 +66,7 @@ class IngestCounters:
     last_error: str | None = None
     compacted_files: int = 0
     dropped_days: int = 0
+    released_early: int = 0  # stored segments deleted before their retention ended, to make room
     updated_at: float = 0.0
 
 
@@ -93,12 +95,16 @@ class Ingest:
         checkpoint_interval_s: float = 30.0,
         compact_min_parts: int = 32,
         retention_days: float | None = None,
+        journal_max_bytes: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.journal_dir, self.store, self.profiler, self.key = Path(journal_dir), store, profiler, key
         self.batch_records, self.max_delay_s, self.retention_s = batch_records, max_delay_s, retention_s
         self.checkpoint_interval_s, self.compact_min_parts = checkpoint_interval_s, compact_min_parts
         self.retention_days, self._clock = retention_days, clock
+        # Above half the journal's bound, stored segments go at once: their retention is a courtesy, room
+        # for the next decisions is not (at the bound, the API refuses to score).
+        self.pressure_bytes = journal_max_bytes // 2 if journal_max_bytes else None
         self.progress = read_checkpoint(self.journal_dir)
         self.counters = IngestCounters(os.getpid(), socket.gethostname())
         self._verified: set[str] = set()  # segments whose next batch was checked against the store
@@ -232,10 +238,11 @@ class Ingest:
         now = self._clock()
         if self.profiler is not None:
             self.profiler.roll()
-        if force_profiles or now >= self._next_profiles:
-            self.checkpoint_profiles()
+        pressed = self._space_pressed()
+        if force_profiles or pressed or now >= self._next_profiles:
+            self.checkpoint_profiles()  # a segment is deleted only once its records are in the profiles
             self._next_profiles = now + self.checkpoint_interval_s
-        self._delete_consumed(now)
+        self._delete_consumed(now, pressed)
         if now >= self._next_compact:
             self.counters.compacted_files += self._safely(self.store.compact, self.compact_min_parts)
             self._next_compact = now + COMPACT_EVERY_S
@@ -260,19 +267,26 @@ class Ingest:
             progress.profiled = progress.stored
         write_checkpoint(self.journal_dir, self.progress)
 
-    def _delete_consumed(self, now: float) -> None:
-        done = [name for name, p in self.progress.items() if self._expired(p, now)]
+    def _space_pressed(self) -> bool:
+        return self.pressure_bytes is not None and journal_bytes(self.journal_dir) > self.pressure_bytes
+
+    def _delete_consumed(self, now: float, pressed: bool = False) -> None:
+        done = [name for name, p in self.progress.items() if self._expired(p, now, pressed)]
         for name in done:
             (self.journal_dir / name).unlink(missing_ok=True)
             del self.progress[name]
         if done:
             write_checkpoint(self.journal_dir, self.progress)
+        if done and pressed:
+            self.counters.released_early += len(done)
+            logger.warning("journal above half its bound: stored segments deleted before their retention",
+                           extra={"segments": len(done), "retention_s": self.retention_s})  # fmt: skip
 
-    def _expired(self, progress: SegmentProgress, now: float) -> bool:
-        """Fully stored and profiled, and consumed long enough ago to be deleted."""
+    def _expired(self, progress: SegmentProgress, now: float, pressed: bool = False) -> bool:
+        """Fully stored and profiled, and consumed long enough ago to be deleted (or room is needed)."""
         if progress.consumed_at is None or progress.profiled < progress.stored:
             return False
-        return now - progress.consumed_at >= self.retention_s
+        return pressed or now - progress.consumed_at >= self.retention_s
 
     def write_status(self) -> None:
         self.counters.updated_at = self._clock()

@@ -84,6 +84,7 @@ def ingest_until_stopped(settings: MonitoringSettings, key: bytes, stop: threadi
         batch_records=settings.ingest_batch_records, max_delay_s=settings.ingest_max_delay_s,
         retention_s=settings.journal_retention_s, checkpoint_interval_s=settings.checkpoint_interval_s,
         compact_min_parts=settings.compact_min_parts, retention_days=settings.retention_days,
+        journal_max_bytes=settings.journal_max_mb << 20,
     )  # fmt: skip
     ingest.replay_profiles()
     while not stop.is_set():
