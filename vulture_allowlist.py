@@ -50,6 +50,7 @@ store_errors  # unused variable (src/credit_scoring/recording/ingest.py)
 last_error  # unused variable (src/credit_scoring/recording/ingest.py)
 compacted_files  # unused variable (src/credit_scoring/recording/ingest.py)
 dropped_days  # unused variable (src/credit_scoring/recording/ingest.py)
+released_early  # unused variable (src/credit_scoring/recording/ingest.py): read by health through the status file
 updated_at  # unused variable (src/credit_scoring/recording/ingest.py)
 client_ref  # unused variable (src/credit_scoring/recording/protocol.py)
 lag_bytes  # unused variable (src/credit_scoring/recording/protocol.py)
