@@ -109,7 +109,7 @@ class CreditScoring:
         inference_ms = elapsed_ms(started)
         answers = batch_answers(probabilities, self.scorer, applications.client_references)
         shadow = self.shadow.score(matrix, applications.records, "score_batch")
-        note_scored_batch(answers, inference_ms, shadow)
+        note_scored_batch(answers, inference_ms, shadow, applications)
         return json_body_response(answers.body)
 
     @bentoml.api(route="/explain", input_spec=ExplainRequest, output_spec=ExplainResponse)

@@ -7,6 +7,7 @@ import zlib
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
@@ -15,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
+from credit_scoring.batch_validation import validate_batch_json
 from credit_scoring.recording.decode import decode_entries
 from credit_scoring.recording.journal import iter_frames
 from credit_scoring.recording.protocol import (
@@ -25,12 +27,14 @@ from credit_scoring.recording.protocol import (
     Answer,
     JournalEntry,
     RequestRecord,
+    decode_batch_inputs,
+    encode_batch_inputs,
     pseudonymise,
     records_table,
     storable_inputs,
 )
 from credit_scoring.recording.store import ParquetStore, SqlStore
-from credit_scoring.schema import example_application
+from credit_scoring.schema import ID_COLUMN, example_application
 from credit_scoring.settings import MonitoringSettings
 from credit_scoring.validation import Application, application_to_record
 from tests.support.recording import write_records
@@ -154,7 +158,7 @@ def _version_1_frame(entry: JournalEntry) -> bytes:
 def test_a_frame_carries_the_challengers_version_probability_and_decision() -> None:
     entry = _shadowed({"application": example_application()})
     decoded = JournalEntry.decode(next(iter_frames(entry.encode()))[1])
-    assert decoded == entry and FRAME_VERSION == 2
+    assert decoded == entry and FRAME_VERSION == 3
     row = decode_entries([decoded], b"test-key").to_pylist()[0]
     assert (row["probability"], row["decision"], row["model_version"]) == (0.12, "grant", "3")
     assert (row["challenger_version"], row["challenger_probability"], row["challenger_decision"]) == (
@@ -227,3 +231,44 @@ def test_a_sqlite_records_table_created_before_gets_the_challenger_columns(tmp_p
     assert pd.isna(found.loc["old-1", "challenger_probability"])
     assert found.loc["new-1", "challenger_version"] == "4"
     store.close()
+
+
+def _version_2_frame(entry: JournalEntry) -> bytes:
+    """The frame as the service wrote it before the body's format was named (FRAME_VERSION 2)."""
+    answers = [tuple(answer) for answer in entry.answers]
+    meta = orjson.dumps(
+        [2, *entry[:8], answers, entry.body is not None, entry.simulated, entry.challenger_version]
+    )
+    payload = b"".join((META_LENGTH.pack(len(meta)), meta, entry.body or b""))
+    return FRAME_HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def test_a_version_2_frame_still_decodes_as_a_json_body() -> None:
+    entry = _shadowed({"application": example_application()})
+    decoded = JournalEntry.decode(next(iter_frames(_version_2_frame(entry)))[1])
+    assert decoded == entry and decoded.body_format == "json"
+
+
+def test_an_answered_batchs_inputs_travel_as_columns_and_come_back_exactly() -> None:
+    body = orjson.dumps({"applications": [example_application(), example_application() | {ID_COLUMN: None}]})
+    batch = validate_batch_json(body)
+    assert batch is not None
+    inputs = encode_batch_inputs(batch.encoded, batch.client_references)
+    assert len(inputs) < len(body) / 2
+    answers = [Answer(f"b-{i}", 0.2, "grant", 0.35, 0.3) for i in range(2)]
+    entry = JournalEntry("score_batch", "credit-scoring", "3", 200, None, 4.2, 1_790_000_000.0, "b", answers,
+                         inputs, False, None, "columns")  # fmt: skip
+    decoded = JournalEntry.decode(next(iter_frames(entry.encode()))[1])
+    assert decoded == entry
+    matrix, references = decode_batch_inputs(decoded.body)
+    assert np.array_equal(matrix, batch.encoded, equal_nan=True) and references == [100002, None]
+    rows = decode_entries([decoded], b"test-key").to_pylist()
+    assert [row[name] for row in rows for name in ("AMT_CREDIT", "CODE_GENDER")] == [
+        example_application()["AMT_CREDIT"], example_application()["CODE_GENDER"]] * 2  # fmt: skip
+    assert rows[0]["client_ref"] == pseudonymise(100002, b"test-key") and rows[1]["client_ref"] is None
+
+
+def test_batch_inputs_keep_ids_beyond_64_bits_exactly() -> None:
+    matrix = np.arange(6, dtype=np.float64).reshape(2, 3)
+    decoded, references = decode_batch_inputs(encode_batch_inputs(matrix, [2**70 + 1, None]))
+    assert references == [2**70 + 1, None] and np.array_equal(decoded, matrix)

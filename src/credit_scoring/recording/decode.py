@@ -28,6 +28,7 @@ from credit_scoring.recording.protocol import (
     STORED_SCHEMA,
     Answer,
     JournalEntry,
+    decode_batch_inputs,
     pseudonymise,
 )
 from credit_scoring.schema import ID_COLUMN, TARGET_COLUMN
@@ -118,7 +119,7 @@ def _batches(entries: Sequence[JournalEntry], key: bytes) -> pa.Table:
     columns: dict[str, list[Any]] = {f.name: [] for f in INPUT_FIELDS}
     ids: list[Any] = []
     for entry in entries:
-        batch = _batch_read(entry.body, len(entry.answers))  # type: ignore[arg-type]
+        batch = _batch_read(entry)
         rows += [(entry, item, answer) for item, answer in enumerate(entry.answers)]
         found = batch.columns() if batch is not None else {}
         for name, values in columns.items():
@@ -128,17 +129,19 @@ def _batches(entries: Sequence[JournalEntry], key: bytes) -> pa.Table:
     return _table(rows, inputs, _client_refs(ids, key))
 
 
-def _batch_read(body: bytes, answers: int) -> ApplicationBatch | None:
-    """A batch body's applications read as the API read them: its one-pass decoder for a strict body (about
-    ten times cheaper than a pydantic model per application), else the model; None if they do not match
-    the answers (cannot happen for an answered body; the answers are still recorded)."""
-    batch = validate_batch_json(body)
-    if batch is None:
+def _batch_read(entry: JournalEntry) -> ApplicationBatch | None:
+    """A batch's applications as the API read them: its validated inputs as journaled, else (frames before
+    version 3) its body read by the API's one-pass decoder, else by the model; None if they do not match
+    the answers (cannot happen for an answered batch; the answers are still recorded)."""
+    body = entry.body or b""
+    if entry.body_format == "columns":
+        batch: ApplicationBatch | None = ApplicationBatch(*decode_batch_inputs(body))
+    elif (batch := validate_batch_json(body)) is None:
         try:
             batch = ApplicationBatch.from_models(_BatchBody.model_validate_json(body).applications)
         except ValidationError:
             return None
-    return batch if len(batch) == answers else None
+    return batch if len(batch) == len(entry.answers) else None
 
 
 def _refused(entries: Sequence[JournalEntry], key: bytes) -> pa.Table:

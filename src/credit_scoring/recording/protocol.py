@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import math
 import struct
 import uuid
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
 
+import numpy as np
 import orjson
 import pyarrow as pa
 from pydantic import SecretStr
@@ -29,8 +31,11 @@ _NEVER_STORED = frozenset({ID_COLUMN, TARGET_COLUMN})
 # reader tell a whole frame from a torn tail (a crash or a full disk in the middle of a write).
 FRAME_HEADER = struct.Struct("<II")
 META_LENGTH = struct.Struct("<I")
-# Version 2 added the challenger's figures (shadow scoring); version 1 frames still decode, without them.
-FRAME_VERSION = 2
+# Version 2 added the challenger's figures (shadow scoring); version 3 the body's format ("json": as
+# received; "columns": an answered batch's validated inputs, see encode_batch_inputs). Older frames decode.
+FRAME_VERSION = 3
+BodyFormat = Literal["json", "columns"]
+_INPUTS_HEADER = struct.Struct("<III")  # rows, columns, length of the client references' JSON
 SEGMENT_NAME_SUFFIX = ".wal"
 
 
@@ -86,11 +91,12 @@ class JournalEntry(NamedTuple):
     body: bytes | None
     simulated: bool = False
     challenger_version: str | None = None  # the registry version that scored in shadow (None: no challenger)
+    body_format: BodyFormat = "json"
 
     def encode(self) -> bytes:
         """One self-checking frame (header, metadata, body): appended with a single write."""
         answers = [tuple(answer) for answer in self.answers]  # orjson writes no named tuples
-        flags = [self.body is not None, self.simulated, self.challenger_version]
+        flags = [self.body is not None, self.simulated, self.challenger_version, self.body_format]
         meta = orjson.dumps([FRAME_VERSION, *self[:8], answers, *flags])
         payload = b"".join((META_LENGTH.pack(len(meta)), meta, self.body or b""))
         return FRAME_HEADER.pack(len(payload), zlib.crc32(payload)) + payload
@@ -100,11 +106,33 @@ class JournalEntry(NamedTuple):
         """The entry of a frame's payload (whose CRC was checked by the reader)."""
         (size,) = META_LENGTH.unpack_from(payload)
         meta = orjson.loads(payload[META_LENGTH.size : META_LENGTH.size + size])
+        body_format = meta.pop() if meta[0] >= 3 else "json"
         # Version 1 (before shadow scoring) has no challenger version and five figures per answer.
         challenger = meta.pop() if meta[0] >= 2 else None
         _version, *fields, answers, has_body, simulated = meta
         body = bytes(payload[META_LENGTH.size + size :]) if has_body else None
-        return cls(*fields, [Answer(*a) for a in answers], body, simulated, challenger)
+        return cls(*fields, [Answer(*a) for a in answers], body, simulated, challenger, body_format)
+
+
+def encode_batch_inputs(encoded: np.ndarray, references: Sequence[int | None]) -> bytes:
+    """An answered batch's validated inputs as a journal body (format "columns"): the encoded matrix
+    (float64, one row per application, the input columns in schema order) column after column, and the
+    client ids. A third of the JSON body's size, and the ingest reads it without parsing or validating."""
+    try:
+        ids = orjson.dumps(list(references))
+    except TypeError:  # an id beyond 64 bits (the API accepts any whole number): Python's json writes it
+        ids = json.dumps(list(references)).encode()
+    rows, width = encoded.shape
+    return b"".join((_INPUTS_HEADER.pack(rows, width, len(ids)), ids, encoded.T.tobytes()))
+
+
+def decode_batch_inputs(body: bytes) -> tuple[np.ndarray, list[int | None]]:
+    """The matrix and client ids of :func:`encode_batch_inputs` (a read-only view of ``body``)."""
+    rows, width, length = _INPUTS_HEADER.unpack_from(body)
+    start = _INPUTS_HEADER.size + length
+    references = json.loads(body[_INPUTS_HEADER.size : start])  # exact beyond 64 bits, unlike orjson
+    matrix = np.frombuffer(body, dtype=np.float64, count=rows * width, offset=start)
+    return matrix.reshape(width, rows).T, references
 
 
 def new_request_id() -> str:

@@ -22,7 +22,13 @@ from typing import Any
 from credit_scoring.monitoring.logs import configure_json_logging
 from credit_scoring.recording.ingest import read_status
 from credit_scoring.recording.journal import JournalUnavailable, JournalWriter, default_writer_id, journal_lag
-from credit_scoring.recording.protocol import Answer, JournalEntry, new_request_id
+from credit_scoring.recording.protocol import (
+    Answer,
+    BodyFormat,
+    JournalEntry,
+    encode_batch_inputs,
+    new_request_id,
+)
 from credit_scoring.recording.supervisor import IngestSupervisor
 from credit_scoring.serving.guards import KIB, send_json
 from credit_scoring.serving.shadow import Shadow, ShadowScores
@@ -63,8 +69,8 @@ def error_kind(status: int) -> str | None:
 class Exchange:
     """One API request seen by the middleware: start, body kept, the response held until recorded."""
 
-    __slots__ = ("answer", "endpoint", "held", "inference_ms", "recorded", "request_chunks", "request_size",
-                 "shadow", "started", "status")  # fmt: skip
+    __slots__ = ("answer", "applications", "endpoint", "held", "inference_ms", "recorded", "request_chunks",
+                 "request_size", "shadow", "started", "status")  # fmt: skip
 
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
@@ -76,12 +82,14 @@ class Exchange:
         self.answer: Any = None  # a single application's answer, noted by the API method
         self.inference_ms: float | None = None
         self.shadow: ShadowScores | None = None  # the challenger's figures for the same applications
+        self.applications: Any = None  # an answered batch's validated inputs (ApplicationBatch)
         self.recorded = False
 
     def keep_request(self, message: Mapping[str, Any]) -> None:
         body = message.get("body", b"")
         self.request_size += len(body)
-        if self.request_size <= MAX_KEPT_BODY or self.endpoint == BATCH_ENDPOINT:
+        # A batch is journaled as its validated inputs (answered) or without them (refused): body not kept.
+        if self.request_size <= MAX_KEPT_BODY and self.endpoint != BATCH_ENDPOINT:
             self.request_chunks.append(body)
 
     def hold(self, message: dict) -> bool:
@@ -120,15 +128,18 @@ def note_scored(answer: Any, inference_ms: float, shadow: ShadowScores | None = 
         exchange.answer, exchange.inference_ms, exchange.shadow = answer, inference_ms, shadow
 
 
-def note_scored_batch(answers: Any, inference_ms: float, shadow: ShadowScores | None = None) -> None:
-    """Hand a batch's ``BatchAnswers`` (and the challenger's figures) to the request's middleware
-    (/score_batch); no-op outside one.
+def note_scored_batch(
+    answers: Any, inference_ms: float, shadow: ShadowScores | None = None, applications: Any = None
+) -> None:
+    """Hand a batch's ``BatchAnswers``, the challenger's figures and the validated ``ApplicationBatch`` to
+    the request's middleware (/score_batch); no-op outside one.
 
     The batch is scored in the request's own task (no adaptive batching merges requests), as /score is.
     """
     exchange = _exchange.get()
     if exchange is not None:
         exchange.answer, exchange.inference_ms, exchange.shadow = answers, inference_ms, shadow
+        exchange.applications = applications
 
 
 def _unavailable(why: str) -> list[dict]:
@@ -182,16 +193,25 @@ class RequestLog:
         """Journal the exchange's entry; the messages to send: the held answer, or a 503 when a decision
         could not be recorded and the policy is to refuse."""
         status = exchange.status or 500
-        entry = self.entry(exchange, status, elapsed_ms(exchange.started))
         exchange.recorded = True
+        try:
+            entry = self.entry(exchange, status, elapsed_ms(exchange.started))
+        except Exception as error:  # a record that cannot be built (a bug): never an unrecorded decision
+            logger.exception("could not build the request's record", extra={"endpoint": exchange.endpoint})
+            return self._unrecorded(exchange, status, f"record not built ({type(error).__name__})", None)
         try:
             self.journal.record(entry)  # type: ignore[union-attr]
         except JournalUnavailable as error:
-            if status < 400 and self.journal.policy == "refuse":  # type: ignore[union-attr]
-                self.journal.refused += 1  # type: ignore[union-attr]
-                return _unavailable(str(error))
-            self.journal.unrecorded += 1  # type: ignore[union-attr]
+            return self._unrecorded(exchange, status, str(error), entry.request_id)
         return exchange.released(entry.request_id)
+
+    def _unrecorded(self, exchange: Exchange, status: int, why: str, request_id: str | None) -> list[dict]:
+        """A 503 instead of a decision that has no record (policy refuse), else the answer, counted."""
+        if status < 400 and self.journal.policy == "refuse":  # type: ignore[union-attr]
+            self.journal.refused += 1  # type: ignore[union-attr]
+            return _unavailable(why)
+        self.journal.unrecorded += 1  # type: ignore[union-attr]
+        return exchange.released(request_id or new_request_id())
 
     def record_unanswered(self, exchange: Exchange, status: int) -> None:
         """Journal a request that ended without an answer (client gone, timeout, crash); never raises."""
@@ -207,12 +227,24 @@ class RequestLog:
         """The journal entry of a request: its answers' figures and its body as received."""
         answers = self._answers(exchange) if error_kind(status) is None else []
         single = exchange.endpoint != BATCH_ENDPOINT and len(answers) == 1
-        body = exchange.request_body() if answers or exchange.endpoint != BATCH_ENDPOINT else None
+        body, body_format = self._body(exchange, answers)
         shadow = exchange.shadow.version if exchange.shadow is not None and answers else None
         return JournalEntry(
             exchange.endpoint, self.model_name, self.model_version, status, error_kind(status), latency_ms,
             time.time(), answers[0].request_id if single else new_request_id(), answers, body, False, shadow,
+            body_format,
         )  # fmt: skip
+
+    @staticmethod
+    def _body(exchange: Exchange, answers: list[Answer]) -> tuple[bytes | None, BodyFormat]:
+        """What the entry keeps of the request: an answered batch's validated inputs (a third of its JSON,
+        read by the ingest without parsing), no batch body otherwise, else the body as received."""
+        if exchange.endpoint != BATCH_ENDPOINT:
+            return exchange.request_body(), "json"
+        batch = exchange.applications
+        if not answers or batch is None:
+            return None, "json"
+        return encode_batch_inputs(batch.encoded, batch.client_references), "columns"
 
     def _answers(self, exchange: Exchange) -> list[Answer]:
         shadow = exchange.shadow
