@@ -3,8 +3,9 @@
 An ASGI middleware holds each API response until the request's journal entry is appended (one unbuffered
 write, a few µs); only then does the answer go out, with its record id in ``X-Request-ID``. A decision
 that cannot be recorded is refused with a 503 (``CREDIT_JOURNAL_FAILURE_POLICY=refuse``, the default) or
-answered and counted (``count``). The worker does no JSON work for a record: it journals the raw body and
-the answer's figures; its ingest process validates, pseudonymises, stores and profiles them.
+answered and counted (``count``). The worker does no JSON work for a record: it journals the raw body (an
+answered batch: its validated inputs as columns) and the answer's figures; its ingest process validates,
+pseudonymises, stores and profiles them.
 """
 
 from __future__ import annotations
