@@ -210,3 +210,16 @@ def test_stored_segments_outlive_their_retention_only_while_the_journal_has_room
         assert journal_bytes(tmp_path / "journal") == 0 and released == count
     else:  # room enough: kept for their retention
         assert journal_bytes(tmp_path / "journal") == written and released == 0
+
+
+def test_a_journal_above_half_its_bound_with_nothing_stored_yet_does_not_checkpoint_every_pass(
+    tmp_path: Path,
+) -> None:
+    journal_of(tmp_path / "journal", [scored(b, i) for i, b in enumerate(bodies(100))], segment_bytes=200_000)
+    (tmp_path / "store").write_text("the store is down: nothing gets consumed")
+    ingest = ingest_of(tmp_path, retention_s=3600.0, journal_max_bytes=1 << 19)
+    checkpoints: list[int] = []
+    ingest.checkpoint_profiles = lambda: checkpoints.append(1)  # type: ignore[method-assign]
+    for _ in range(3):
+        assert ingest.run_once() == 0
+    assert checkpoints == [] and ingest.counters.store_errors == 3

@@ -268,7 +268,11 @@ class Ingest:
         write_checkpoint(self.journal_dir, self.progress)
 
     def _space_pressed(self) -> bool:
-        return self.pressure_bytes is not None and journal_bytes(self.journal_dir) > self.pressure_bytes
+        """Above half the bound with stored segments to free (while the ingest is behind, e.g. during a store
+        outage, there are none: no profile checkpoint every pass for nothing)."""
+        if self.pressure_bytes is None or not any(p.consumed_at is not None for p in self.progress.values()):
+            return False
+        return journal_bytes(self.journal_dir) > self.pressure_bytes
 
     def _delete_consumed(self, now: float, pressed: bool = False) -> None:
         done = [name for name, p in self.progress.items() if self._expired(p, now, pressed)]
