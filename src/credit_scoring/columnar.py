@@ -163,9 +163,9 @@ def _parsed_text(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def _levels(spec: ColumnSpec, column: pa.ChunkedArray, out: np.ndarray) -> np.ndarray | None:
     """Level codes written to ``out`` (NaN when missing or unknown); the cells holding something else
     than a level. Empty text is missing, as CSV readers disagree on quoted empty fields."""
-    if pa.types.is_dictionary(column.type) and _is_text(column.type.value_type):
+    if pa.types.is_dictionary(column.type) and is_text(column.type.value_type):
         return _dictionary_levels(spec, column, out)
-    if not _is_text(column.type):
+    if not is_text(column.type):
         out[:] = np.nan  # numbers, booleans: not text (and a column of nulls: all missing)
         return None if pa.types.is_null(column.type) else _present(column)
     codes = pc.index_in(column, value_set=_LEVELS[spec.name])
@@ -192,7 +192,8 @@ def _dictionary_levels(spec: ColumnSpec, column: pa.ChunkedArray, out: np.ndarra
     return wrong
 
 
-def _is_text(kind: pa.DataType) -> bool:
+def is_text(kind: pa.DataType) -> bool:
+    """Whether Arrow values of ``kind`` are text (pandas 3 writes ``large_string``, most tools ``string``)."""
     return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from credit_scoring.columnar import is_text
 from credit_scoring.errors import DataError, UsageError
 from credit_scoring.schema import (
     CATEGORICAL_COLUMNS,
@@ -130,7 +131,7 @@ class Source:
     def _text_levels(self) -> list[str]:
         """The category columns a Parquet file stores as text, read as dictionaries (decoded faster)."""
         schema = pq.read_schema(self.path)
-        return [name for name in CATEGORICAL_COLUMNS if pa.types.is_string(schema.field(name).type)]
+        return [name for name in CATEGORICAL_COLUMNS if is_text(schema.field(name).type)]
 
     def _csv_chunks(self) -> Iterator[Chunk]:
         with pa.OSFile(str(self.path)) as handle:
