@@ -121,9 +121,9 @@ class Source:
 
     def _parquet_chunks(self) -> Iterator[Chunk]:
         done = 0
-        batches = pq.ParquetFile(self.path, read_dictionary=self._text_levels()).iter_batches(
-            CHUNK_ROWS, columns=wanted_columns(self.columns)
-        )
+        # Memory-mapped: the row group's column chunks are not copied in before its first batch decodes.
+        parquet = pq.ParquetFile(self.path, read_dictionary=self._text_levels(), memory_map=True)
+        batches = parquet.iter_batches(CHUNK_ROWS, columns=wanted_columns(self.columns))
         for batch in batches:
             done += batch.num_rows
             yield Chunk(pa.Table.from_batches([batch]), done)
