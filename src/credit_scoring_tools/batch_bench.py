@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import resource
+import statistics
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import typer
 
 from credit_scoring.batch.local import score_file_locally
 from credit_scoring.batch.model import BatchModel
+from credit_scoring.cli import CommandApp
 from credit_scoring.data.synthetic import generate_applications
 from credit_scoring.schema import ID_COLUMN
 
 DISTINCT_ROWS = 100_000  # generated once, then repeated: a million synthetic rows take minutes to draw
 BROKEN_EVERY = 1_000  # one refused row per thousand, so the rejects path is part of the measure
+# Runs per file, each in a fresh process as `make score-file` runs (the benchmark's own threads and heap
+# stay out of it); the median is the figure, the others show the spread of this machine.
+RUNS = 3
 
 
 def synthetic_file(path: Path, rows: int, seed: int = 0) -> Path:
@@ -56,6 +65,46 @@ def local_throughput(model: BatchModel, source: Path, folder: Path) -> dict[str,
         "rows_per_s": round(summary.rows_per_second),
         "cpu_us_per_row": round(cpu / max(summary.rows, 1) * 1e6, 2),
     }
+
+
+def fresh_process_throughput(
+    model: BatchModel, source: Path, folder: Path, runs: int = RUNS
+) -> dict[str, Any]:
+    """``local_throughput`` in ``runs`` fresh processes: the median run, and every run's rows/s."""
+    model_file = folder / "model.onnx"
+    folder.mkdir(parents=True, exist_ok=True)
+    model_file.write_bytes(model.onnx_bytes)
+    results = [_one_process(model, model_file, source, folder / f"run-{run}") for run in range(runs)]
+    median = statistics.median_low(result["rows_per_s"] for result in results)
+    chosen = next(result for result in results if result["rows_per_s"] == median)
+    return {**chosen, "runs_rows_per_s": [result["rows_per_s"] for result in results]}
+
+
+def _one_process(model: BatchModel, model_file: Path, source: Path, out: Path) -> dict[str, Any]:
+    out.mkdir(parents=True)
+    command = [sys.executable, "-m", "credit_scoring_tools.batch_bench", str(source), str(out)]
+    command += [
+        "--model-file",
+        str(model_file),
+        "--version",
+        model.version,
+        "--threshold",
+        repr(model.threshold),
+    ]
+    finished = subprocess.run(command, check=True, capture_output=True, text=True)
+    return json.loads(finished.stdout.splitlines()[-1])
+
+
+def main(
+    source: Annotated[Path, typer.Argument(help="Applications file (.csv or .parquet) to score.")],
+    out: Annotated[Path, typer.Argument(help="Existing folder for the scores and rejects.")],
+    model_file: Annotated[Path, typer.Option(help="The version's ONNX model (as the registry holds it).")],
+    version: Annotated[str, typer.Option(help="The model version, written with each score.")],
+    threshold: Annotated[float, typer.Option(help="The version's decision threshold.")],
+) -> None:
+    """Score SOURCE once with the local engine; print the run's figures as one JSON line."""
+    model = BatchModel("credit-scoring", version, threshold, model_file.read_bytes())
+    typer.echo(json.dumps(local_throughput(model, source, out)))
 
 
 def spark_parity(model: BatchModel, source: Path, folder: Path, master: str = "local[2]") -> dict[str, Any]:
@@ -96,7 +145,7 @@ def measure_batch_scoring(
         figures: dict[str, Any] = {"model_version": model.version}
         for suffix in ("parquet", "csv"):
             source = synthetic_file(root / f"applications.{suffix}", rows)
-            figures[f"local_{suffix}"] = local_throughput(model, source, root / f"out-{suffix}")
+            figures[f"local_{suffix}"] = fresh_process_throughput(model, source, root / f"out-{suffix}")
             source.unlink()
         if spark_rows:
             source = synthetic_file(root / "spark.csv", spark_rows, seed=1)
@@ -114,8 +163,10 @@ def render_files(files: dict[str, Any] | None, http_batch_share: float | None) -
         return [*lines, "- make score-file: not measured (no @production model)", ""]
     for suffix in ("parquet", "csv"):
         local = files[f"local_{suffix}"]
+        runs = ", ".join(f"{run:,}" for run in local.get("runs_rows_per_s", []))
         lines.append(f"- make score-file, {local.get('rows', 0):,} synthetic rows from {suffix}: "
-                     f"{local['rows_per_s']:,} rows/s (target >= 200,000).")  # fmt: skip
+                     f"{local['rows_per_s']:,} rows/s, {local.get('cpu_us_per_row')} us of CPU per row "
+                     f"(median of fresh-process runs: {runs}; target >= 200,000).")  # fmt: skip
     parity = files.get("spark_parity")
     if parity:
         same, rejects = parity["same_decisions"], parity["rejects_identical"]
@@ -123,3 +174,9 @@ def render_files(files: dict[str, Any] | None, http_batch_share: float | None) -
                      f"probability difference {parity['max_abs_difference']}, same decisions {same}, "
                      f"identical rejects {rejects}.")  # fmt: skip
     return [*lines, ""]
+
+
+if __name__ == "__main__":
+    app = CommandApp(__doc__)
+    app.command()(main)
+    app()
