@@ -41,3 +41,20 @@ def test_configuring_twice_keeps_one_json_handler() -> None:
     finally:
         root.removeHandler(second)
         root.setLevel(level)
+
+
+def test_whylogs_bookkeeping_is_left_out_but_its_warnings_are_kept() -> None:
+    stream = io.StringIO()
+    level = logging.getLogger().level
+    handler = configure_json_logging(logging.INFO, stream)
+    chatty = logging.getLogger("whylogs.core.utils.protobuf_utils")
+    try:
+        chatty.info("Attempting to read profile file as delimited from position 1956286.")
+        chatty.warning("profile file truncated")
+        logging.getLogger("credit_scoring.test").info("ingest lock taken")
+    finally:
+        logging.getLogger().removeHandler(handler)
+        logging.getLogger().setLevel(level)
+        logging.getLogger("whylogs").setLevel(logging.NOTSET)
+    lines = [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
+    assert lines == ["profile file truncated", "ingest lock taken"]

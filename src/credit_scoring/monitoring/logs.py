@@ -8,6 +8,9 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+# Libraries whose INFO lines are their own bookkeeping: whylogs logs one per profile file it reads (124
+# lines from one ingest shutdown, burying the service's own). Their warnings and errors still show.
+CHATTY_LIBRARIES = ("whylogs",)
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and belongs in the JSON.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -38,4 +41,6 @@ def configure_json_logging(level: int | str = logging.INFO, stream: TextIO | Non
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(level)
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
     return handler
