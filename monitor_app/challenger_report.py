@@ -19,9 +19,7 @@ def main(
     store: StoreOption = None,
     out: Annotated[
         Path | None,
-        typer.Option(
-            help="Folder for challenger.json, .md and .png (default var/reports/challenger)."
-        ),
+        typer.Option(help="Folder for challenger.json, .md and .png (default var/reports/challenger)."),
     ] = None,
 ) -> None:
     """Per champion/challenger version pair, over the scored decisions the @challenger also scored in

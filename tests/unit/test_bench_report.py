@@ -254,7 +254,9 @@ def test_bench_json_gets_the_settings_the_run_read_without_secrets(monkeypatch: 
     final = final_configuration(Settings(), MonitoringSettings())
     assert (final["engine"], final["monitoring_priority"]) == ("native", "low")
     assert final["settings"]["scoring_engine"] == "native" and final["api_key_required"] is True
-    assert final["monitoring_settings"]["request_store_url"] == "postgresql+psycopg://bench:***@db:5432/requests"
+    assert (
+        final["monitoring_settings"]["request_store_url"] == "postgresql+psycopg://bench:***@db:5432/requests"
+    )
     assert "s3cret" not in json.dumps(final)
     assert {"api_key", "pseudonymisation_key"}.isdisjoint(final["settings"])
 
@@ -273,10 +275,18 @@ def test_the_decision_log_figures_are_judged_and_reported() -> None:
           "largest_lag": {"lag_records": 4_000, "lag_seconds": 9.0}}  # fmt: skip
     recording = {
         "append_us": {"p50": 7.5, "p90": 11.0, "n": 20_000},
-        "ingest": {"records": 50_000, "records_per_cpu_s": 14_000.0, "records_per_s": 9_000.0,
-                   "bytes_per_record": 520.0},
-        "sustained": {"monitoring_on": on, "monitoring_off": {"requests_per_s": 1_000.0},
-                      "requests_per_s_on_vs_off": 0.9, "stored_minus_answered": 3},
+        "ingest": {
+            "records": 50_000,
+            "records_per_cpu_s": 14_000.0,
+            "records_per_s": 9_000.0,
+            "bytes_per_record": 520.0,
+        },
+        "sustained": {
+            "monitoring_on": on,
+            "monitoring_off": {"requests_per_s": 1_000.0},
+            "requests_per_s_on_vs_off": 0.9,
+            "stored_minus_answered": 3,
+        },
     }
     verdicts = evaluate_targets({"recording": recording})
     assert verdicts["journal_append_us"]["met"] and verdicts["ingest_rate"]["met"]
