@@ -16,6 +16,7 @@ from credit_scoring.cli import CommandApp
 from credit_scoring.errors import UsageError
 
 PROFILING = Path(__file__).resolve().parent
+PROFILE_OUTPUT = PROFILING / "profile.txt"  # written by `make profile`
 # What was tried and why, included in REPORT.md as written: the project's history is prose, not code.
 HISTORY = PROFILING / "TRIED.md"
 
@@ -52,7 +53,7 @@ def main(
     ] = "models:/credit-scoring@production",
     profile: Annotated[
         Path, typer.Option(help="`make profile` output quoted in the report.")
-    ] = PROFILING / "profile.txt",
+    ] = PROFILE_OUTPUT,
     only_shadow: Annotated[
         bool,
         typer.Option(
