@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
+from credit_scoring.batch_validation import ApplicationBatch
 from credit_scoring.monitoring.logs import configure_json_logging
 from credit_scoring.recording.ingest import read_status
 from credit_scoring.recording.journal import JournalUnavailable, JournalWriter, default_writer_id, journal_lag
@@ -83,7 +84,7 @@ class Exchange:
         self.answer: Any = None  # a single application's answer, noted by the API method
         self.inference_ms: float | None = None
         self.shadow: ShadowScores | None = None  # the challenger's figures for the same applications
-        self.applications: Any = None  # an answered batch's validated inputs (ApplicationBatch)
+        self.applications: ApplicationBatch | None = None  # an answered batch's validated inputs
         self.recorded = False
 
     def keep_request(self, message: Mapping[str, Any]) -> None:
@@ -130,7 +131,10 @@ def note_scored(answer: Any, inference_ms: float, shadow: ShadowScores | None = 
 
 
 def note_scored_batch(
-    answers: Any, inference_ms: float, shadow: ShadowScores | None = None, applications: Any = None
+    answers: Any,
+    inference_ms: float,
+    shadow: ShadowScores | None = None,
+    applications: ApplicationBatch | None = None,
 ) -> None:
     """Hand a batch's ``BatchAnswers``, the challenger's figures and the validated ``ApplicationBatch`` to
     the request's middleware (/score_batch); no-op outside one.
