@@ -8,6 +8,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from itertools import chain
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -83,14 +84,8 @@ def fresh_process_throughput(
 def _one_process(model: BatchModel, model_file: Path, source: Path, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True)
     command = [sys.executable, "-m", "credit_scoring_tools.batch_bench", str(source), str(out)]
-    command += [
-        "--model-file",
-        str(model_file),
-        "--version",
-        model.version,
-        "--threshold",
-        repr(model.threshold),
-    ]
+    model_options = {"--model-file": str(model_file), "--name": model.name, "--version": model.version}
+    command += [*chain.from_iterable(model_options.items()), "--threshold", repr(model.threshold)]
     finished = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(finished.stdout.splitlines()[-1])
 
@@ -99,11 +94,12 @@ def main(
     source: Annotated[Path, typer.Argument(help="Applications file (.csv or .parquet) to score.")],
     out: Annotated[Path, typer.Argument(help="Existing folder for the scores and rejects.")],
     model_file: Annotated[Path, typer.Option(help="The version's ONNX model (as the registry holds it).")],
+    name: Annotated[str, typer.Option(help="The registered model's name.")],
     version: Annotated[str, typer.Option(help="The model version, written with each score.")],
     threshold: Annotated[float, typer.Option(help="The version's decision threshold.")],
 ) -> None:
     """Score SOURCE once with the local engine; print the run's figures as one JSON line."""
-    model = BatchModel("credit-scoring", version, threshold, model_file.read_bytes())
+    model = BatchModel(name, version, threshold, model_file.read_bytes())
     typer.echo(json.dumps(local_throughput(model, source, out)))
 
 
